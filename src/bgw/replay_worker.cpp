@@ -1,0 +1,269 @@
+// Dynamic background worker for replay steps: the caller's side (start, wait, relay) and the
+// worker's entry point (see replay_worker.hpp).
+#include "bgw/replay_worker.hpp"
+
+#include "core/progress.hpp"
+#include "pg/guard.hpp"
+#include "pg/replay_scan.hpp"
+#include "pg/spi.hpp"
+#include "pg/worker_tasks.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/dsm.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/tcopprot.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+}
+
+#include <cstring>
+#include <stdexcept>
+
+extern int viewmig_progress_interval_ms;
+
+namespace viewmig::bgw {
+namespace {
+
+using pg::WorkerOutcome;
+using pg::WorkerShared;
+
+void copy_text(char* dest, std::size_t size, const char* src) { strlcpy(dest, src ? src : "", size); }
+
+const char* task_name(pg::WorkerTask task) {
+    return task == pg::WorkerTask::ReplayInitial ? "replay_initial" : "prepare_completion";
+}
+
+// True when the worker is blocked by a lock this backend holds: it would wait for us forever.
+bool worker_waits_for_us(pid_t worker_pid) {
+    Datum pids = DirectFunctionCall1(pg_blocking_pids, Int32GetDatum(worker_pid));
+    ArrayType* array = DatumGetArrayTypeP(pids);
+    Datum* elems;
+    int n;
+    deconstruct_array(array, INT4OID, 4, true, TYPALIGN_INT, &elems, nullptr, &n);
+    for (int i = 0; i < n; ++i)
+        if (DatumGetInt32(elems[i]) == MyProcPid) return true;
+    return false;
+}
+
+void report_progress(const WorkerShared* shared, TimestampTz started) {
+    core::ProgressSnapshot p;
+    p.events_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_done));
+    p.events_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_total));
+    p.groups_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_done));
+    p.groups_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_total));
+    p.elapsed_s = static_cast<double>(GetCurrentTimestamp() - started) / 1e6;
+    const std::string line = core::describe(p);
+    ereport(NOTICE, (errmsg("viewmig %s: %s", task_name(shared->task), line.c_str())));
+}
+
+// Waits for the worker to stop; terminates it if this backend is cancelled. Plain C below the
+// PG_TRY: no C++ object with a destructor lives across a longjmp.
+void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* shared) {
+    const TimestampTz started = GetCurrentTimestamp();
+    TimestampTz next_report = TimestampTzPlusMilliseconds(started, viewmig_progress_interval_ms);
+    TimestampTz next_lock_check = TimestampTzPlusMilliseconds(started, 1000);
+    PG_TRY();
+    {
+        for (;;) {
+            pid_t pid;
+            const BgwHandleStatus status = GetBackgroundWorkerPid(handle, &pid);
+            if (status == BGWH_STOPPED) break;
+            if (status == BGWH_POSTMASTER_DIED)
+                ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN), errmsg("postmaster died during viewmig.%s()", task_name(shared->task))));
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+            const TimestampTz now = GetCurrentTimestamp();
+            if (status == BGWH_STARTED && now >= next_lock_check) {
+                next_lock_check = TimestampTzPlusMilliseconds(now, 1000);
+                if (worker_waits_for_us(pid))
+                    ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+                                    errmsg("the viewmig worker waits for a lock held by this transaction"),
+                                    errdetail("viewmig.%s() runs in a background worker, which can not share this transaction's locks.",
+                                              task_name(shared->task)),
+                                    errhint("Call viewmig.%s() outside an explicit transaction block, or COMMIT first.",
+                                            task_name(shared->task))));
+            }
+            if (viewmig_progress_interval_ms > 0 && now >= next_report) {
+                next_report = TimestampTzPlusMilliseconds(now, viewmig_progress_interval_ms);
+                report_progress(shared, started);
+            }
+        }
+    }
+    PG_CATCH();
+    {
+        TerminateBackgroundWorker(handle);
+        PG_RE_THROW();
+    }
+    PG_END_TRY();
+}
+
+void start_and_wait_unguarded(WorkerShared* input, uint64* result) {
+    dsm_segment* seg = dsm_create(sizeof(WorkerShared), 0);
+    auto* shared = static_cast<WorkerShared*>(dsm_segment_address(seg));
+    memcpy(shared, input, sizeof(WorkerShared));
+    pg_atomic_init_u64(&shared->progress.events_done, 0);
+    pg_atomic_init_u64(&shared->progress.events_total, 0);
+    pg_atomic_init_u64(&shared->progress.groups_done, 0);
+    pg_atomic_init_u64(&shared->progress.groups_total, 0);
+    pg_atomic_init_u32(&shared->outcome, static_cast<uint32>(WorkerOutcome::Running));
+
+    BackgroundWorker worker;
+    memset(&worker, 0, sizeof worker);
+    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker.bgw_restart_time = BGW_NEVER_RESTART;
+    snprintf(worker.bgw_library_name, BGW_MAXLEN, "viewmig");
+    snprintf(worker.bgw_function_name, BGW_MAXLEN, "viewmig_replay_worker_main");
+    snprintf(worker.bgw_name, BGW_MAXLEN, "viewmig %s for replay %lld (pid %d)", task_name(shared->task),
+             static_cast<long long>(shared->replay_id), MyProcPid);
+    snprintf(worker.bgw_type, BGW_MAXLEN, "viewmig worker");
+    worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
+    worker.bgw_notify_pid = MyProcPid;
+
+    BackgroundWorkerHandle* handle;
+    if (!RegisterDynamicBackgroundWorker(&worker, &handle))
+        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                        errmsg("could not start a viewmig background worker"),
+                        errdetail("All max_worker_processes (%d) background worker slots are in use.", max_worker_processes),
+                        errhint("Raise max_worker_processes (needs a restart), or wait for other background workers to finish.")));
+    wait_for_worker_unguarded(handle, shared);
+
+    const auto outcome = static_cast<WorkerOutcome>(pg_atomic_read_u32(&shared->outcome));
+    if (outcome == WorkerOutcome::Succeeded) {
+        *result = shared->result;
+        dsm_detach(seg);
+        return;
+    }
+    if (outcome == WorkerOutcome::Failed)
+        ereport(ERROR, (errcode(shared->sqlstate), errmsg_internal("%s", shared->message),
+                        shared->detail[0] ? errdetail_internal("%s", shared->detail) : 0,
+                        shared->hint[0] ? errhint("%s", shared->hint) : 0,
+                        errcontext("%s%sviewmig background worker running %s", shared->context,
+                                   shared->context[0] ? "\n" : "", task_name(shared->task))));
+    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                    errmsg("the viewmig background worker for %s() exited without a result", task_name(shared->task)),
+                    errhint("See the server log. Work committed so far is kept: call viewmig.%s() again to resume.",
+                            task_name(shared->task))));
+}
+
+// Worker side: records the current error in shared memory and in the replay's last_error.
+void record_failure_unguarded(WorkerShared* shared) {
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData* edata = CopyErrorData();
+    shared->sqlstate = edata->sqlerrcode;
+    copy_text(shared->message, sizeof shared->message, edata->message);
+    copy_text(shared->detail, sizeof shared->detail, edata->detail);
+    copy_text(shared->hint, sizeof shared->hint, edata->hint);
+    copy_text(shared->context, sizeof shared->context, edata->context);
+    EmitErrorReport();
+    FlushErrorState();
+    AbortOutOfAnyTransaction();
+    pg_atomic_write_u32(&shared->outcome, static_cast<uint32>(WorkerOutcome::Failed));
+
+    // Best effort: keep the error visible in viewmig.status.
+    PG_TRY();
+    {
+        StartTransactionCommand();
+        SPI_connect();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        Oid types[2] = {TEXTOID, INT8OID};
+        Datum values[2] = {CStringGetTextDatum(edata->message ? edata->message : "error"), Int64GetDatum(shared->replay_id)};
+        Oid owner = InvalidOid;
+        {
+            int rc = SPI_execute("SELECT extowner FROM pg_extension WHERE extname = 'viewmig'", true, 1);
+            bool isnull;
+            if (rc == SPI_OK_SELECT && SPI_processed == 1)
+                owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        }
+        Oid save_user;
+        int save_context;
+        GetUserIdAndSecContext(&save_user, &save_context);
+        if (OidIsValid(owner)) SetUserIdAndSecContext(owner, save_context | SECURITY_LOCAL_USERID_CHANGE);
+        SPI_execute_with_args("UPDATE viewmig.replays SET last_error = $1, updated_at = now() WHERE id = $2", 2, types,
+                              values, nullptr, false, 0);
+        SetUserIdAndSecContext(save_user, save_context);
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+    }
+    PG_CATCH();
+    {
+        EmitErrorReport();
+        FlushErrorState();
+        AbortOutOfAnyTransaction();
+    }
+    PG_END_TRY();
+}
+
+uint64_t run_task(WorkerShared& shared) {
+    switch (shared.task) {
+        case pg::WorkerTask::ReplayInitial: return pg::run_initial_replay_task(shared);
+        case pg::WorkerTask::PrepareCompletion: return pg::run_prepare_completion_task(shared);
+    }
+    throw std::runtime_error("unknown worker task");
+}
+
+}  // namespace
+
+uint64_t run_in_worker(pg::WorkerTask task, int64_t replay_id, int32_t batch_size) {
+    WorkerShared input;
+    memset(&input, 0, sizeof input);
+    input.task = task;
+    input.replay_id = replay_id;
+    input.batch_size = batch_size;
+    const std::string path = pg::current_search_path();
+    if (path.size() >= sizeof input.search_path)
+        throw pg::UserError(ERRCODE_NAME_TOO_LONG, "search_path is too long for a viewmig worker");
+    copy_text(input.search_path, sizeof input.search_path, path.c_str());
+    uint64 result = 0;
+    WorkerShared* input_ptr = &input;
+    pg::pg_call([&] {
+        input_ptr->database = MyDatabaseId;
+        input_ptr->role = GetUserId();
+        start_and_wait_unguarded(input_ptr, &result);
+    });
+    return result;
+}
+
+}  // namespace viewmig::bgw
+
+using namespace viewmig;
+
+extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    dsm_segment* seg = dsm_attach(DatumGetUInt32(main_arg));
+    if (seg == nullptr)
+        ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+                        errmsg("viewmig worker could not attach to its shared memory; the caller is gone")));
+    auto* shared = static_cast<pg::WorkerShared*>(dsm_segment_address(seg));
+    BackgroundWorkerInitializeConnectionByOid(shared->database, shared->role, 0);
+    pgstat_report_appname("viewmig worker");
+
+    PG_TRY();
+    {
+        shared->result = pg::sql_entry([&] { return bgw::run_task(*shared); });
+        pg_atomic_write_u32(&shared->outcome, static_cast<uint32>(pg::WorkerOutcome::Succeeded));
+    }
+    PG_CATCH();
+    {
+        bgw::record_failure_unguarded(shared);
+    }
+    PG_END_TRY();
+    dsm_detach(seg);
+    proc_exit(0);
+}

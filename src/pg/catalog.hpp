@@ -1,0 +1,67 @@
+// Reading viewmig's own catalog (event store, projector versions, the active replay) into plain
+// C++ structs, so the lifecycle steps never parse catalog rows themselves.
+#pragma once
+
+#include "core/replay_state.hpp"
+#include "pg/pg_headers.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace viewmig::pg {
+
+struct EventStore {
+    Oid events = InvalidOid;
+    std::string schema, table;  // unquoted
+    std::string aggregate_id_column, sequence_number_column, event_type_column, xact_id_column;
+    std::string aggregate_id_type;  // format_type(), e.g. "uuid"
+    std::string xact_id_type;       // "bigint" or "xid8"
+    Oid rowtype = InvalidOid;
+
+    std::string qualified() const;
+    // SQL expression of type `xact_id_type` for a bigint parameter $n.
+    std::string xact_bound_param(int n) const;
+};
+
+struct ProjectorVersion {
+    std::string projector;
+    int version = 0;
+    std::string handler;  // regprocedure text
+    Oid handler_oid = InvalidOid;
+    std::string view_schema;
+    std::vector<std::string> managed_tables;
+    std::vector<std::string> additional_replay_indexes;
+    std::optional<std::vector<std::string>> event_types;
+    bool live = false;
+    std::string status;
+};
+
+struct Replay {
+    int64_t id = 0;
+    core::ReplayState state{};
+    std::vector<std::string> projectors;
+    std::vector<int> versions;
+    std::string view_schema, replay_schema, archive_schema;
+    std::vector<std::string> managed_tables;
+    std::optional<int64_t> batch_size, initial_bound, replayed_bound, events_total;
+    int64_t events_done = 0;
+};
+
+// ERROR with a HINT to call set_event_store when none is set.
+EventStore load_event_store();
+std::optional<EventStore> find_event_store();
+
+// The version a replay should build for each projector: the pending one if any, else the active.
+std::vector<ProjectorVersion> load_projectors_for_replay(const std::optional<std::vector<std::string>>& names);
+// The versions a replay recorded at prepare time.
+std::vector<ProjectorVersion> load_projector_versions(const std::vector<std::string>& names, const std::vector<int>& versions);
+
+std::optional<Replay> find_active_replay(bool for_update);
+Replay load_replay(int64_t id);
+
+// ERROR naming the step to call when `step` is not allowed in the active replay's state.
+// Returns the active replay (none only for PrepareInitial).
+std::optional<Replay> require_step(core::ReplayStep step, bool for_update = true);
+
+}  // namespace viewmig::pg

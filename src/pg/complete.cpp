@@ -1,0 +1,119 @@
+// viewmig.complete(): the switch. Everything slow happened before (prepare_completion, the
+// increments); here viewmig refuses early if other objects depend on the view tables, then takes
+// its locks briefly (inserts into the event table blocked, view and replay tables exclusive),
+// replays the last events under the lock, moves the view tables to the archive schema and the
+// replay tables into the view schema, activates the replayed projector versions and commits with
+// the caller's transaction. Any error rolls all of it back: the view tables stay live.
+#include "pg/brief_lock.hpp"
+#include "pg/catalog.hpp"
+#include "pg/guard.hpp"
+#include "pg/increment.hpp"
+#include "pg/owned_schemas.hpp"
+#include "pg/spi.hpp"
+#include "pg/step_lock.hpp"
+
+extern "C" {
+#include "utils/errcodes.h"
+#include "utils/timestamp.h"
+}
+
+#include <cstdint>
+#include <limits>
+
+extern int viewmig_lock_timeout_ms;
+extern int viewmig_lock_max_wait_ms;
+
+namespace viewmig::pg {
+namespace {
+
+// Objects outside the replay that would keep pointing at the archived tables after the swap.
+void refuse_dependent_objects(const Replay& replay) {
+    QueryResult deps = spi_run(
+        "WITH t AS (SELECT c.oid FROM unnest($2::name[]) n(name) JOIN pg_class c ON c.relname = n.name "
+        "           AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1)) "
+        "SELECT DISTINCT format('%s depends on %s', pg_describe_object('pg_class'::regclass, r.ev_class, 0), "
+        "                       d.refobjid::regclass) "
+        "FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid "
+        "WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM t) AND r.ev_class <> d.refobjid "
+        "UNION "
+        "SELECT format('%s on %s references %s', pg_describe_object('pg_constraint'::regclass, k.oid, 0), "
+        "              k.conrelid::regclass, k.confrelid::regclass) "
+        "FROM pg_constraint k WHERE k.contype = 'f' AND k.confrelid IN (SELECT oid FROM t) "
+        "  AND k.conrelid NOT IN (SELECT oid FROM t) "
+        "ORDER BY 1",
+        {text_param(replay.view_schema), text_array_param(replay.managed_tables)});
+    if (deps.rows.empty()) return;
+    std::string list;
+    for (const Row& r : deps.rows) list += (list.empty() ? "" : "\n") + *r[0];
+    throw UserError(ERRCODE_DEPENDENT_OBJECTS_STILL_EXIST, "cannot complete: other objects depend on the view tables")
+        .detail(list)
+        .hint("After the swap they would keep pointing at the archived tables. Drop them, complete, and create them "
+              "again (in one transaction if they must not be missing).");
+}
+
+std::vector<TableLock> locks_for(const Replay& replay, const EventStore& es) {
+    std::vector<TableLock> locks{{es.events, ExclusiveLock}};  // blocks inserts, not reads
+    for (const std::string& schema : {replay.view_schema, replay.replay_schema}) {
+        QueryResult oids = spi_run(
+            "SELECT c.oid FROM unnest($2::name[]) WITH ORDINALITY n(name, ord) JOIN pg_class c ON c.relname = n.name "
+            "AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) ORDER BY n.ord",
+            {text_param(schema), text_array_param(replay.managed_tables)});
+        if (oids.rows.size() != replay.managed_tables.size())
+            throw UserError(ERRCODE_UNDEFINED_TABLE, "some managed tables are missing from schema " + quote_ident(schema))
+                .hint("Call viewmig.abort() and start the replay again with viewmig.prepare_initial().");
+        for (const Row& r : oids.rows) locks.push_back({static_cast<Oid>(std::stoul(*r[0])), AccessExclusiveLock});
+    }
+    return locks;
+}
+
+}  // namespace
+}  // namespace viewmig::pg
+
+using namespace viewmig;
+using namespace viewmig::pg;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(viewmig_complete);
+PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
+    return sql_entry([&]() -> Datum {
+        spi_connect();
+        lock_replay_steps("complete");
+        const Replay replay = *require_step(core::ReplayStep::Complete);
+        const EventStore es = load_event_store();
+        require_ours_or_absent(replay.archive_schema, "archive");
+        refuse_dependent_objects(replay);
+
+        const TimestampTz lock_start = GetCurrentTimestamp();
+        const int attempts = lock_tables_briefly(locks_for(replay, es), viewmig_lock_timeout_ms, viewmig_lock_max_wait_ms);
+        // Under the lock no event can be added and every inserter has finished: replay all that is left.
+        const IncrementResult last = replay_increment_now(replay, es, std::numeric_limits<int64_t>::max());
+
+        drop_our_schema(replay.archive_schema);
+        create_our_schema(replay.archive_schema, "archive");
+        for (const std::string& table : replay.managed_tables) {
+            spi_exec("ALTER TABLE " + quote_qualified(replay.view_schema, table) + " SET SCHEMA " + quote_ident(replay.archive_schema));
+            spi_exec("ALTER TABLE " + quote_qualified(replay.replay_schema, table) + " SET SCHEMA " + quote_ident(replay.view_schema));
+        }
+        drop_our_schema(replay.replay_schema);
+        for (std::size_t i = 0; i < replay.projectors.size(); ++i) {
+            const std::vector<SqlParam> key = {text_param(replay.projectors[i]), int4_param(replay.versions[i])};
+            spi_run_as_owner("UPDATE viewmig.projector_versions SET status = 'retired' "
+                             "WHERE projector = $1 AND status = 'active' AND version <> $2", key);
+            spi_run_as_owner("UPDATE viewmig.projector_versions SET status = 'active', activated_at = now() "
+                             "WHERE projector = $1 AND version = $2", key);
+        }
+        spi_run_as_owner("UPDATE viewmig.replays SET state = 'completed', finished_at = now(), updated_at = now(), "
+                         "last_error = NULL WHERE id = $1", {int8_param(replay.id)});
+
+        const long stall_ms = TimestampDifferenceMilliseconds(lock_start, GetCurrentTimestamp());
+        ereport(NOTICE, (errmsg("viewmig: replay %lld completed: %zu tables swapped, %llu events in the last increment",
+                                static_cast<long long>(replay.id), replay.managed_tables.size(),
+                                static_cast<unsigned long long>(last.events)),
+                         errdetail("Locks taken after %d attempt(s); %ld ms from first lock attempt to swap. "
+                                   "The previous tables are in schema %s.",
+                                   attempts, stall_ms, quote_ident(replay.archive_schema).c_str())));
+        spi_finish();
+        PG_RETURN_INT64(static_cast<int64_t>(last.events));
+    });
+}
+}

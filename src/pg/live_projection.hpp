@@ -1,0 +1,13 @@
+// Live projection: a row trigger on the event table calls the active versions of the projectors
+// registered with live => true, in the inserting transaction, with the view schema first in
+// search_path — so the view tables stay current between replays.
+#pragma once
+
+#include "pg/catalog.hpp"
+
+namespace viewmig::pg {
+
+// Creates the trigger on the event table unless it exists (needs the TRIGGER privilege).
+void ensure_live_trigger(const EventStore& es);
+
+}  // namespace viewmig::pg

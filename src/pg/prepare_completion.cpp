@@ -1,0 +1,86 @@
+// viewmig.prepare_completion(): gets the replay tables ready to serve queries — the indexes kept
+// by prepare_initial, CLUSTER where the view table is clustered, then VACUUM ANALYZE. Runs in a
+// background worker because VACUUM refuses to run inside a function or transaction block; each
+// index commits on its own, so a failed or cancelled call resumes where it stopped.
+#include "bgw/replay_worker.hpp"
+#include "pg/catalog.hpp"
+#include "pg/guard.hpp"
+#include "pg/schema_copy.hpp"
+#include "pg/spi.hpp"
+#include "pg/step_lock.hpp"
+#include "pg/transaction_control.hpp"
+#include "pg/worker_tasks.hpp"
+
+extern "C" {
+#include "utils/errcodes.h"
+}
+
+namespace viewmig::pg {
+
+uint64_t run_prepare_completion_task(WorkerShared& shared) {
+    worker_begin("viewmig prepare_completion: planning");
+    const Replay replay = load_replay(shared.replay_id);
+    if (replay.state != core::ReplayState::Replayed && replay.state != core::ReplayState::CompletionPrepared)
+        throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                        "replay " + std::to_string(replay.id) + " is not ready for prepare_completion");
+    QueryResult indexes = spi_run(
+        "SELECT index_name, definition FROM viewmig.replay_deferred_indexes WHERE replay_id = $1 AND NOT built "
+        "ORDER BY table_name, index_name",
+        {int8_param(replay.id)});
+    // The view tables' clustered indexes exist under the same names in the replay schema once
+    // the kept indexes are built (constraint indexes were copied by prepare_initial).
+    QueryResult clustered = spi_run(
+        "SELECT c.relname, i.relname FROM unnest($2::name[]) t(name) "
+        "JOIN pg_class c ON c.relname = t.name AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) "
+        "JOIN pg_index x ON x.indrelid = c.oid AND x.indisclustered JOIN pg_class i ON i.oid = x.indexrelid",
+        {text_param(replay.view_schema), text_array_param(replay.managed_tables)});
+    pg_atomic_write_u64(&shared.progress.groups_total, indexes.rows.size() + clustered.rows.size() + replay.managed_tables.size());
+    worker_commit();
+
+    const std::string replay_path = quote_ident(replay.replay_schema);
+    for (const Row& index : indexes.rows) {
+        worker_begin("viewmig prepare_completion: CREATE INDEX " + quote_ident(*index[0]));
+        exec_with_search_path(replay_path, *index[1]);
+        spi_run_as_owner("UPDATE viewmig.replay_deferred_indexes SET built = true WHERE replay_id = $1 AND index_name = $2",
+                         {int8_param(replay.id), text_param(index[0])});
+        worker_commit();
+        pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
+    }
+    for (const Row& c : clustered.rows) {
+        const std::string sql = "CLUSTER " + quote_qualified(replay.replay_schema, *c[0]) + " USING " + quote_ident(*c[1]);
+        worker_begin("viewmig prepare_completion: " + sql);
+        spi_exec(sql);
+        worker_commit();
+        pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
+    }
+    for (const auto& table : replay.managed_tables) {
+        execute_top_level("VACUUM (ANALYZE) " + quote_qualified(replay.replay_schema, table));
+        pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
+    }
+
+    worker_begin("viewmig prepare_completion: finishing");
+    spi_run_as_owner("UPDATE viewmig.replays SET state = 'completion_prepared', last_error = NULL, updated_at = now() "
+                     "WHERE id = $1",
+                     {int8_param(replay.id)});
+    worker_commit();
+    return indexes.rows.size();
+}
+
+}  // namespace viewmig::pg
+
+using namespace viewmig;
+using namespace viewmig::pg;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(viewmig_prepare_completion);
+PGDLLEXPORT Datum viewmig_prepare_completion(PG_FUNCTION_ARGS) {
+    return sql_entry([&]() -> Datum {
+        spi_connect();
+        lock_replay_steps("prepare_completion");
+        const Replay replay = *require_step(core::ReplayStep::PrepareCompletion, false);
+        spi_finish();
+        bgw::run_in_worker(WorkerTask::PrepareCompletion, replay.id, 0);
+        PG_RETURN_VOID();
+    });
+}
+}

@@ -1,0 +1,101 @@
+// viewmig.prepare_initial(): starts a replay. Checks the schema names (never a schema viewmig did
+// not create), re-creates the replay schema with copies of the managed tables, records the
+// replay with the projector versions it builds and the indexes to build at completion.
+#include "core/replay_state.hpp"
+#include "core/schema_rules.hpp"
+#include "pg/catalog.hpp"
+#include "pg/guard.hpp"
+#include "pg/owned_schemas.hpp"
+#include "pg/schema_copy.hpp"
+#include "pg/spi.hpp"
+#include "pg/step_lock.hpp"
+
+extern "C" {
+#include "utils/builtins.h"
+#include "utils/errcodes.h"
+}
+
+namespace viewmig::pg {
+namespace {
+
+void check_schema_name(const std::string& name, const char* purpose, const EventStore& es, const std::string& view_schema,
+                       const std::string& other) {
+    core::SchemaRoles roles{view_schema, es.schema, other};
+    if (auto reason = core::forbidden_schema_reason(name, roles))
+        throw UserError(ERRCODE_INVALID_SCHEMA_NAME,
+                        "schema " + quote_ident(name) + " can not be the " + purpose + " schema: " + *reason)
+            .hint(std::string("Pass another name, e.g. viewmig.prepare_initial(") + purpose + "_schema => '" + purpose +
+                  "_schema').");
+    require_ours_or_absent(name, purpose);
+}
+
+void check_tables_exist(const std::vector<ProjectorVersion>& projectors) {
+    for (const auto& p : projectors)
+        for (const auto& t : p.managed_tables)
+            if (!spi_value("SELECT to_regclass($1)::text", {text_param(quote_qualified(p.view_schema, t))}))
+                throw UserError(ERRCODE_UNDEFINED_TABLE, "managed table " + quote_qualified(p.view_schema, t) +
+                                                             " of projector \"" + p.projector + "\" does not exist")
+                    .hint("Create it in the view schema, or register the projector again with its current tables.");
+}
+
+}  // namespace
+}  // namespace viewmig::pg
+
+using namespace viewmig;
+using namespace viewmig::pg;
+
+extern "C" {
+PG_FUNCTION_INFO_V1(viewmig_prepare_initial);
+PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
+    return sql_entry([&]() -> Datum {
+        require_non_null_args(fcinfo, "viewmig.prepare_initial()", 0);
+        if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+            throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "replay_schema and archive_schema must not be NULL");
+        spi_connect();
+        std::optional<std::vector<std::string>> names;
+        if (!PG_ARGISNULL(0)) names = parse_text_array(arg_param(fcinfo, 0).text);
+        const std::string replay_schema = NameStr(*PG_GETARG_NAME(1));
+        const std::string archive_schema = NameStr(*PG_GETARG_NAME(2));
+
+        lock_replay_steps("prepare_initial");
+        require_step(core::ReplayStep::PrepareInitial);
+        const EventStore es = load_event_store();
+        const std::vector<ProjectorVersion> projectors = load_projectors_for_replay(names);
+        const std::string view_schema = projectors.front().view_schema;
+        check_schema_name(replay_schema, "replay", es, view_schema, archive_schema);
+        check_schema_name(archive_schema, "archive", es, view_schema, replay_schema);
+        check_tables_exist(projectors);
+
+        drop_our_schema(replay_schema);
+        create_our_schema(replay_schema, "replay");
+
+        std::vector<TableToCopy> tables;
+        std::vector<std::string> table_names, projector_names, versions;
+        for (const auto& p : projectors) {
+            projector_names.push_back(p.projector);
+            versions.push_back(std::to_string(p.version));
+            for (const auto& t : p.managed_tables) {
+                tables.push_back({t, p.additional_replay_indexes});
+                table_names.push_back(t);
+            }
+        }
+        const std::vector<DeferredIndex> deferred = copy_tables(view_schema, replay_schema, tables);
+
+        const int64_t replay_id = to_int8(spi_run_as_owner(
+            "INSERT INTO viewmig.replays (state, projectors, versions, view_schema, replay_schema, archive_schema, managed_tables) "
+            "VALUES ('prepared', $1::text[], $2::text[]::int[], $3, $4, $5, $6::text[]::name[]) RETURNING id",
+            {text_array_param(projector_names), text_array_param(versions), text_param(view_schema),
+             text_param(replay_schema), text_param(archive_schema), text_array_param(table_names)}).rows.at(0)[0]);
+        for (const auto& d : deferred)
+            spi_run_as_owner("INSERT INTO viewmig.replay_deferred_indexes (replay_id, table_name, index_name, definition) "
+                             "VALUES ($1, $2, $3, $4)",
+                             {int8_param(replay_id), text_param(d.table), text_param(d.index), text_param(d.definition)});
+        ereport(NOTICE, (errmsg("viewmig: replay %lld prepared in schema %s: %zu tables, %zu indexes kept for prepare_completion",
+                                static_cast<long long>(replay_id), quote_ident(replay_schema).c_str(), tables.size(),
+                                deferred.size()),
+                         errhint("Next: SELECT viewmig.replay_initial();")));
+        spi_finish();
+        PG_RETURN_INT64(replay_id);
+    });
+}
+}

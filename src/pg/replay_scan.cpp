@@ -1,0 +1,183 @@
+// The per-event replay loop (see replay_scan.hpp). Everything between PG_TRY and the handler
+// calls is plain C data: no C++ object with a destructor lives in scan_range_unguarded().
+#include "pg/replay_scan.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+}
+
+namespace viewmig::pg {
+
+ReplayTarget ReplayTarget::for_projectors(const std::vector<ProjectorVersion>& projectors, std::string target_schema,
+                                          std::string base_search_path) {
+    std::vector<std::optional<std::vector<std::string>>> filters;
+    std::vector<Oid> handlers;
+    std::vector<std::string> names;
+    for (const auto& p : projectors) {
+        filters.push_back(p.event_types);
+        handlers.push_back(p.handler_oid);
+        names.push_back(p.projector);
+    }
+    return ReplayTarget{std::move(names), std::move(handlers), core::EventRouter(filters), std::move(target_schema),
+                        std::move(base_search_path)};
+}
+
+std::string current_search_path() {
+    return std::string(pg_call([] { return GetConfigOption("search_path", false, false); }));
+}
+
+namespace {
+
+constexpr int kFetchChunk = 1000;
+
+// Everything the unguarded loop needs, as plain C data.
+struct ScanContext {
+    const char* sql;
+    int nparams;
+    Oid* param_types;
+    Datum* param_values;
+    const char* param_nulls;
+    const char* search_path;
+    int nhandlers;
+    const Oid* handler_oids;
+    const char* const* projector_names;
+    const core::EventRouter* router;
+    // Current event, for the error context.
+    HeapTuple current_tuple;
+    TupleDesc current_desc;
+    int current_projector;
+    uint64 events;
+};
+
+void event_error_context(void* arg) {
+    auto* ctx = static_cast<ScanContext*>(arg);
+    if (!ctx->current_tuple) return;
+    char* aggregate_id = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 2);
+    char* sequence_number = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 3);
+    char* event_type = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 4);
+    errcontext("viewmig replaying event aggregate_id=%s, sequence_number=%s, event_type=%s with projector \"%s\"",
+               aggregate_id ? aggregate_id : "NULL", sequence_number ? sequence_number : "NULL",
+               event_type ? event_type : "NULL",
+               ctx->current_projector >= 0 ? ctx->projector_names[ctx->current_projector] : "?");
+}
+
+void scan_range_unguarded(ScanContext* ctx) {
+    MemoryContext scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "viewmig replay scan", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext event_cxt = AllocSetContextCreate(scan_cxt, "viewmig replay event", ALLOCSET_DEFAULT_SIZES);
+    MemoryContext old_cxt = MemoryContextSwitchTo(scan_cxt);
+
+    FmgrInfo* handlers = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo) * ctx->nhandlers));
+    for (int i = 0; i < ctx->nhandlers; ++i) fmgr_info_cxt(ctx->handler_oids[i], &handlers[i], scan_cxt);
+
+    // Target schema first in search_path while handlers run; undone below or by transaction abort.
+    const int guc_level = NewGUCNestLevel();
+    set_config_option("search_path", ctx->search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+    ErrorContextCallback callback;
+    callback.callback = event_error_context;
+    callback.arg = ctx;
+    callback.previous = error_context_stack;
+    error_context_stack = &callback;
+
+    Portal portal = SPI_cursor_open_with_args(nullptr, ctx->sql, ctx->nparams, ctx->param_types, ctx->param_values,
+                                              ctx->param_nulls, true, CURSOR_OPT_NO_SCROLL);
+    LOCAL_FCINFO(fcinfo, 1);
+    for (;;) {
+        SPI_cursor_fetch(portal, true, kFetchChunk);
+        SPITupleTable* table = SPI_tuptable;
+        const uint64 n = SPI_processed;
+        for (uint64 r = 0; r < n; ++r) {
+            CHECK_FOR_INTERRUPTS();
+            HeapTuple tuple = table->vals[r];
+            ctx->current_tuple = tuple;
+            ctx->current_desc = table->tupdesc;
+            ctx->current_projector = -1;
+            bool isnull;
+            const Datum row = SPI_getbinval(tuple, table->tupdesc, 1, &isnull);
+            const Datum type_datum = SPI_getbinval(tuple, table->tupdesc, 4, &isnull);
+            std::string_view type_view;
+            if (!isnull) {
+                text* t = DatumGetTextPP(type_datum);
+                type_view = std::string_view(VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+            }
+            const core::EventRouter::Targets& targets = ctx->router->targets(type_view);
+            MemoryContextSwitchTo(event_cxt);
+            for (int target : targets) {
+                ctx->current_projector = target;
+                InitFunctionCallInfoData(*fcinfo, &handlers[target], 1, InvalidOid, nullptr, nullptr);
+                fcinfo->args[0].value = row;
+                fcinfo->args[0].isnull = false;
+                FunctionCallInvoke(fcinfo);
+            }
+            MemoryContextSwitchTo(scan_cxt);
+            MemoryContextReset(event_cxt);
+            ctx->events++;
+        }
+        ctx->current_tuple = nullptr;
+        SPI_freetuptable(table);
+        if (n == 0) break;
+    }
+    SPI_cursor_close(portal);
+
+    error_context_stack = callback.previous;
+    AtEOXact_GUC(true, guc_level);
+    MemoryContextSwitchTo(old_cxt);
+    MemoryContextDelete(scan_cxt);
+}
+
+}  // namespace
+
+uint64_t replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range) {
+    const std::string agg = "e." + quote_ident(es.aggregate_id_column);
+    std::string sql = "SELECT e, " + agg + "::text, e." + quote_ident(es.sequence_number_column) + "::int8, e." +
+                      quote_ident(es.event_type_column) + "::text FROM " + es.qualified() + " e WHERE ";
+    std::vector<SqlParam> params;
+    auto add = [&](SqlParam p) {
+        params.push_back(std::move(p));
+        return "$" + std::to_string(params.size());
+    };
+    const std::string xact = "e." + quote_ident(es.xact_id_column);
+    sql += xact + " < " + (es.xact_id_type == "xid8" ? "(" + add(int8_param(range.xact_upper)) + "::text::xid8)"
+                                                     : add(int8_param(range.xact_upper)));
+    if (range.xact_lower)
+        sql += " AND " + xact + " >= " +
+               (es.xact_id_type == "xid8" ? "(" + add(int8_param(*range.xact_lower)) + "::text::xid8)"
+                                          : add(int8_param(*range.xact_lower)));
+    if (range.aggregate_lower)
+        sql += " AND " + agg + " >= CAST(" + add(text_param(range.aggregate_lower)) + " AS " + es.aggregate_id_type + ")";
+    if (range.aggregate_upper)
+        sql += " AND " + agg + " < CAST(" + add(text_param(range.aggregate_upper)) + " AS " + es.aggregate_id_type + ")";
+    if (auto types = target.router.type_filter())
+        sql += " AND e." + quote_ident(es.event_type_column) + "::text = ANY(" + add(text_array_param(*types)) + ")";
+    sql += " ORDER BY " + agg + ", e." + quote_ident(es.sequence_number_column);
+
+    const std::string search_path = quote_ident(target.target_schema) +
+                                    (target.base_search_path.empty() ? "" : ", " + target.base_search_path);
+    std::vector<const char*> names;
+    for (const auto& n : target.projector_names) names.push_back(n.c_str());
+
+    const int n = static_cast<int>(params.size());
+    std::vector<Oid> types(n);
+    std::vector<Datum> values(n);
+    std::string nulls(n, ' ');
+    ScanContext ctx{sql.c_str(), n, types.data(), values.data(), nulls.c_str(), search_path.c_str(),
+                    static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), &target.router,
+                    nullptr, nullptr, -1, 0};
+    const SqlParam* param_ptr = params.data();
+    pg_call([&] {
+        bind_params_unguarded(param_ptr, n, ctx.param_types, ctx.param_values, const_cast<char*>(ctx.param_nulls));
+        scan_range_unguarded(&ctx);
+    });
+    return ctx.events;
+}
+
+}  // namespace viewmig::pg

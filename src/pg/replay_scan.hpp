@@ -1,0 +1,45 @@
+// The replay's hot loop: reads events of one range in (aggregate_id, sequence_number) order and
+// calls each interested projector's handler directly through fmgr — no per-event SQL, no
+// per-event planning — with the target schema first in search_path, so handlers write to the
+// target tables by unqualified names. Used by the initial replay (one call per group), by
+// increments and by complete()'s final increment.
+#pragma once
+
+#include "core/event_router.hpp"
+#include "pg/catalog.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace viewmig::pg {
+
+struct ReplayTarget {
+    std::vector<std::string> projector_names;
+    std::vector<Oid> handlers;  // by projector index, as in the router
+    core::EventRouter router;
+    std::string target_schema;
+    std::string base_search_path;  // appended after the target schema
+
+    static ReplayTarget for_projectors(const std::vector<ProjectorVersion>& projectors, std::string target_schema,
+                                       std::string base_search_path);
+};
+
+// Events with lower <= aggregate_id < upper (open where absent) and
+// xact_lower <= xact_id < xact_upper (no lower bound where absent).
+struct EventRange {
+    std::optional<std::string> aggregate_lower, aggregate_upper;
+    std::optional<int64_t> xact_lower;
+    int64_t xact_upper = 0;
+};
+
+// Replays the range into the target; returns the number of events read. Runs in the current
+// transaction (the caller decides when to commit). A handler ERROR propagates as PgError with
+// the event's aggregate_id, sequence_number and event_type in its context.
+uint64_t replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range);
+
+// The current session's search_path setting.
+std::string current_search_path();
+
+}  // namespace viewmig::pg

@@ -1,0 +1,139 @@
+// Table definition copy for prepare_initial (see schema_copy.hpp). Definitions come from the
+// catalog deparsers (pg_get_constraintdef, pg_get_indexdef) generated with search_path = the view
+// schema, so references to view-schema objects come out unqualified, and are executed with
+// search_path = replay schema, view schema: a referenced table resolves to its replay copy when
+// there is one, else to the view schema's table.
+#include "pg/schema_copy.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+
+namespace viewmig::pg {
+namespace {
+
+// Reads a query's result with search_path set to the view schema (see the file comment).
+QueryResult run_in_view_path(const std::string& view_schema, const std::string& sql, const std::vector<SqlParam>& params) {
+    return run_with_search_path(quote_ident(view_schema), sql, params);
+}
+
+void copy_one_table(const std::string& view_schema, const std::string& replay_schema, const TableToCopy& t,
+                    std::vector<DeferredIndex>& deferred) {
+    const std::string source = quote_qualified(view_schema, t.name);
+    const std::string target = quote_qualified(replay_schema, t.name);
+    const SqlParam source_param = text_param(source);
+    QueryResult rel = spi_run(
+        "SELECT c.relpersistence::text, pg_get_userbyid(c.relowner), c.reloptions::text, obj_description(c.oid, 'pg_class'), "
+        "       array_to_string(c.reloptions, ', ') "
+        "FROM pg_class c WHERE c.oid = $1::regclass",
+        {source_param});
+    const Row& r = rel.rows.at(0);
+    spi_exec(std::string("CREATE ") + (*r[0] == "u" ? "UNLOGGED " : "") + "TABLE " + target + " (LIKE " + source +
+             " INCLUDING DEFAULTS INCLUDING IDENTITY INCLUDING GENERATED INCLUDING CONSTRAINTS INCLUDING STORAGE "
+             "INCLUDING COMPRESSION INCLUDING COMMENTS INCLUDING STATISTICS)");
+    if (r[4] && !r[4]->empty()) spi_exec("ALTER TABLE " + target + " SET (" + *r[4] + ")");
+    if (r[3]) spi_exec("COMMENT ON TABLE " + target + " IS " + quote_literal(*r[3]));
+
+    // Serial columns: a sequence of their own, owned by the new column, named like the original.
+    QueryResult serials = spi_run(
+        "SELECT a.attname, s.relname, format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart, "
+        "       q.seqcache, q.seqcycle "
+        "FROM pg_attribute a JOIN pg_depend d ON d.refobjid = a.attrelid AND d.refobjsubid = a.attnum "
+        "  AND d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a' "
+        "JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S' JOIN pg_sequence q ON q.seqrelid = s.oid "
+        "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped AND a.attidentity = ''",
+        {source_param});
+    for (const Row& s : serials.rows) {
+        const std::string seq = quote_qualified(replay_schema, *s[1]);
+        spi_exec("CREATE SEQUENCE " + seq + " AS " + *s[2] + " INCREMENT BY " + *s[3] + " MINVALUE " + *s[4] +
+                 " MAXVALUE " + *s[5] + " START WITH " + *s[6] + " CACHE " + *s[7] + (to_bool(s[8]) ? " CYCLE" : " NO CYCLE") +
+                 " OWNED BY " + target + "." + quote_ident(*s[0]));
+        spi_exec("ALTER TABLE " + target + " ALTER COLUMN " + quote_ident(*s[0]) + " SET DEFAULT nextval(" +
+                 quote_literal(seq) + "::regclass)");
+    }
+
+    // Primary key, UNIQUE and EXCLUDE constraints now: handlers' ON CONFLICT needs them.
+    QueryResult constraints = run_in_view_path(
+        view_schema,
+        "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint') FROM pg_constraint "
+        "WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY contype, conname",
+        {source_param});
+    for (const Row& c : constraints.rows) {
+        exec_with_search_path(quote_ident(replay_schema) + ", " + quote_ident(view_schema),
+                              "ALTER TABLE " + target + " ADD CONSTRAINT " + quote_ident(*c[0]) + " " + *c[1]);
+        if (c[2])
+            spi_exec("COMMENT ON CONSTRAINT " + quote_ident(*c[0]) + " ON " + target + " IS " + quote_literal(*c[2]));
+    }
+
+    // Other indexes: kept for prepare_completion unless the projector wants them during replay.
+    QueryResult indexes = run_in_view_path(
+        view_schema,
+        "SELECT i.relname, pg_get_indexdef(i.oid, 0, true), "
+        "       EXISTS (SELECT 1 FROM unnest($2::text[]) p WHERE i.relname ~ ('^(' || p || ')$')) "
+        "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = $1::regclass "
+        "  AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid AND c.conrelid = x.indrelid "
+        "                  AND c.contype IN ('p', 'u', 'x')) "
+        "ORDER BY i.relname",
+        {source_param, text_array_param(t.additional_index_patterns)});
+    for (const Row& i : indexes.rows) {
+        if (to_bool(i[2]))
+            exec_with_search_path(quote_ident(replay_schema), *i[1]);
+        else
+            deferred.push_back({t.name, *i[0], *i[1]});
+    }
+
+    // Owner and grants (table and column level) as on the view table.
+    spi_exec("ALTER TABLE " + target + " OWNER TO " + quote_ident(*r[1]));
+    QueryResult grants = spi_run(
+        "SELECT CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END, "
+        "       g.privilege_type, g.is_grantable, a.attname "
+        "FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) g LEFT JOIN pg_attribute a ON false "
+        "WHERE c.oid = $1::regclass AND g.grantee <> c.relowner "
+        "UNION ALL "
+        "SELECT CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END, "
+        "       g.privilege_type, g.is_grantable, a.attname "
+        "FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g "
+        "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
+        {source_param});
+    for (const Row& g : grants.rows) {
+        const std::string columns = g[3] ? " (" + quote_ident(*g[3]) + ")" : "";
+        spi_exec("GRANT " + *g[1] + columns + " ON " + target + " TO " + *g[0] + (to_bool(g[2]) ? " WITH GRANT OPTION" : ""));
+    }
+}
+
+void copy_foreign_keys(const std::string& view_schema, const std::string& replay_schema, const TableToCopy& t) {
+    const std::string target = quote_qualified(replay_schema, t.name);
+    QueryResult fks = run_in_view_path(
+        view_schema,
+        "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint') FROM pg_constraint "
+        "WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
+        {text_param(quote_qualified(view_schema, t.name))});
+    for (const Row& c : fks.rows) {
+        exec_with_search_path(quote_ident(replay_schema) + ", " + quote_ident(view_schema),
+                              "ALTER TABLE " + target + " ADD CONSTRAINT " + quote_ident(*c[0]) + " " + *c[1]);
+        if (c[2])
+            spi_exec("COMMENT ON CONSTRAINT " + quote_ident(*c[0]) + " ON " + target + " IS " + quote_literal(*c[2]));
+    }
+}
+
+}  // namespace
+
+QueryResult run_with_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params) {
+    auto saved = spi_value("SELECT current_setting('search_path')");
+    spi_run("SELECT set_config('search_path', $1, true)", {text_param(path)});
+    QueryResult r = spi_run(sql, params);
+    spi_run("SELECT set_config('search_path', $1, true)", {text_param(saved)});
+    return r;
+}
+
+void exec_with_search_path(const std::string& path, const std::string& sql) { run_with_search_path(path, sql, {}); }
+
+std::vector<DeferredIndex> copy_tables(const std::string& view_schema, const std::string& replay_schema,
+                                       const std::vector<TableToCopy>& tables) {
+    std::vector<DeferredIndex> deferred;
+    for (const auto& t : tables) copy_one_table(view_schema, replay_schema, t, deferred);
+    for (const auto& t : tables) copy_foreign_keys(view_schema, replay_schema, t);
+    return deferred;
+}
+
+}  // namespace viewmig::pg

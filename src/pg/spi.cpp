@@ -1,0 +1,212 @@
+// SPI helpers (see spi.hpp).
+#include "pg/spi.hpp"
+
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+}
+
+namespace viewmig::pg {
+
+SqlParam text_param(std::optional<std::string> v) { return {TEXTOID, std::move(v)}; }
+SqlParam int8_param(int64_t v) { return {INT8OID, std::to_string(v)}; }
+SqlParam int4_param(int32_t v) { return {INT4OID, std::to_string(v)}; }
+SqlParam oid_param(Oid v) { return {OIDOID, std::to_string(v)}; }
+SqlParam bool_param(bool v) { return {BOOLOID, std::string(v ? "t" : "f")}; }
+SqlParam text_array_param(const std::optional<std::vector<std::string>>& v) {
+    if (!v) return {TEXTARRAYOID, std::nullopt};
+    return {TEXTARRAYOID, text_array_literal(*v)};
+}
+
+void bind_params_unguarded(const SqlParam* params, int n, Oid* types, Datum* values, char* nulls) {
+    for (int i = 0; i < n; ++i) {
+        types[i] = params[i].type;
+        nulls[i] = params[i].text ? ' ' : 'n';
+        if (!params[i].text) continue;
+        Oid input_fn, ioparam;
+        getTypeInputInfo(types[i], &input_fn, &ioparam);
+        values[i] = OidInputFunctionCall(input_fn, const_cast<char*>(params[i].text->c_str()), ioparam, -1);
+    }
+}
+
+namespace {
+
+// Runs the statement and copies the result out of SPI memory into C++ strings.
+QueryResult run(const std::string& sql, const std::vector<SqlParam>& params) {
+    const int n = static_cast<int>(params.size());
+    std::vector<Oid> types(n);
+    std::vector<Datum> values(n);
+    std::string nulls(n, ' ');
+
+    const char* src = sql.c_str();
+    Oid* type_ptr = types.data();
+    Datum* value_ptr = values.data();
+    char* null_ptr = nulls.data();
+    const SqlParam* param_ptr = params.data();
+    SPITupleTable* table = nullptr;
+    uint64 processed = pg_call([&]() -> uint64 {
+        bind_params_unguarded(param_ptr, n, type_ptr, value_ptr, null_ptr);
+        int rc = SPI_execute_with_args(src, n, type_ptr, value_ptr, null_ptr, false, 0);
+        if (rc < 0) elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+        table = SPI_tuptable;
+        return SPI_processed;
+    });
+
+    QueryResult result;
+    result.processed = processed;
+    if (!table) return result;
+    const int ncols = table->tupdesc->natts;
+    result.rows.reserve(processed);
+    for (uint64 r = 0; r < processed; ++r) {
+        Row row(ncols);
+        for (int c = 0; c < ncols; ++c) {
+            HeapTuple tuple = table->vals[r];
+            TupleDesc desc = table->tupdesc;
+            char* text = pg_call([&] { return SPI_getvalue(tuple, desc, c + 1); });
+            if (text) row[c] = std::string(text);
+        }
+        result.rows.push_back(std::move(row));
+    }
+    pg_call([&] { SPI_freetuptable(table); });
+    return result;
+}
+
+Oid extension_owner() {
+    return pg_call([]() -> Oid {
+        Oid ext = get_extension_oid("viewmig", false);
+        Oid type = OIDOID;
+        Datum value = ObjectIdGetDatum(ext);
+        int rc = SPI_execute_with_args("SELECT extowner FROM pg_catalog.pg_extension WHERE oid = $1", 1, &type,
+                                       &value, nullptr, true, 1);
+        if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "viewmig: extension owner not found");
+        bool isnull;
+        return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+    });
+}
+
+// Switches the current user for the lifetime of the object; a transaction abort restores the
+// user on its own, so the destructor only matters on the C++ path.
+class AsUser {
+public:
+    explicit AsUser(Oid user) {
+        GetUserIdAndSecContext(&saved_user_, &saved_context_);
+        SetUserIdAndSecContext(user, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
+    }
+    ~AsUser() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+    AsUser(const AsUser&) = delete;
+    AsUser& operator=(const AsUser&) = delete;
+
+private:
+    Oid saved_user_;
+    int saved_context_;
+};
+
+}  // namespace
+
+QueryResult spi_run(const std::string& sql, const std::vector<SqlParam>& params) { return run(sql, params); }
+
+uint64_t spi_exec(const std::string& sql, const std::vector<SqlParam>& params) { return run(sql, params).processed; }
+
+std::optional<std::string> spi_value(const std::string& sql, const std::vector<SqlParam>& params) {
+    QueryResult r = run(sql, params);
+    if (r.rows.empty() || r.rows[0].empty()) return std::nullopt;
+    return r.rows[0][0];
+}
+
+QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>& params) {
+    AsUser owner(extension_owner());
+    return run(sql, params);
+}
+
+void spi_connect() {
+    pg_call([] {
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "viewmig: SPI_connect failed");
+    });
+}
+
+void spi_finish() {
+    pg_call([] { SPI_finish(); });
+}
+
+std::string quote_ident(std::string_view name) {
+    std::string copy(name);
+    const char* s = copy.c_str();
+    return std::string(pg_call([&] { return quote_identifier(s); }));
+}
+
+std::string quote_qualified(std::string_view schema, std::string_view name) {
+    return quote_ident(schema) + "." + quote_ident(name);
+}
+
+std::string quote_literal(std::string_view value) {
+    std::string out = "'";
+    bool backslash = false;
+    for (char c : value) {
+        if (c == '\'') out += '\'';
+        if (c == '\\') backslash = true, out += '\\';
+        out += c;
+    }
+    out += '\'';
+    return backslash ? "E" + out : out;
+}
+
+std::string text_array_literal(const std::vector<std::string>& values) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i) out += ',';
+        out += '"';
+        for (char c : values[i]) {
+            if (c == '"' || c == '\\') out += '\\';
+            out += c;
+        }
+        out += '"';
+    }
+    return out + "}";
+}
+
+std::vector<std::string> parse_text_array(const std::optional<std::string>& literal) {
+    std::vector<std::string> out;
+    if (!literal || literal->size() < 2) return out;
+    const std::string& s = *literal;
+    std::size_t i = 1;  // past '{'
+    while (i < s.size() && s[i] != '}') {
+        std::string item;
+        if (s[i] == '"') {
+            for (++i; i < s.size() && s[i] != '"'; ++i) {
+                if (s[i] == '\\') ++i;
+                item += s[i];
+            }
+            ++i;  // closing quote
+        } else {
+            while (i < s.size() && s[i] != ',' && s[i] != '}') item += s[i++];
+        }
+        out.push_back(std::move(item));
+        if (i < s.size() && s[i] == ',') ++i;
+    }
+    return out;
+}
+
+SqlParam arg_param(FunctionCallInfo fcinfo, int i) {
+    const Oid type = pg_call([&] { return get_fn_expr_argtype(fcinfo->flinfo, i); });
+    if (PG_ARGISNULL(i)) return {type, std::nullopt};
+    const Datum value = PG_GETARG_DATUM(i);
+    const char* text = pg_call([&] {
+        Oid output_fn;
+        bool varlena;
+        getTypeOutputInfo(type, &output_fn, &varlena);
+        return OidOutputFunctionCall(output_fn, value);
+    });
+    return {type, std::string(text)};
+}
+
+int64_t to_int8(const std::optional<std::string>& v, int64_t if_null) { return v ? std::stoll(*v) : if_null; }
+
+bool to_bool(const std::optional<std::string>& v) { return v && (*v == "t" || *v == "true"); }
+
+}  // namespace viewmig::pg

@@ -1,0 +1,66 @@
+// Small, exception-safe SPI helpers for viewmig's catalog and DDL work (not for the hot replay
+// loop, see replay_scan.hpp). Results come back as text, the way psql would print them, which is
+// all the catalog code needs. Every call goes through pg_call, so an ERROR becomes a PgError.
+#pragma once
+
+#include "pg/pg_headers.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace viewmig::pg {
+
+// A query parameter: type OID and value as text (parsed by the type's input function), or NULL.
+struct SqlParam {
+    Oid type;
+    std::optional<std::string> text;
+};
+SqlParam text_param(std::optional<std::string> v);
+SqlParam int8_param(int64_t v);
+SqlParam int4_param(int32_t v);
+SqlParam oid_param(Oid v);
+SqlParam bool_param(bool v);
+SqlParam text_array_param(const std::optional<std::vector<std::string>>& v);
+
+// Fills types/values/nulls (arrays of params.size()) from the parameters. Call inside pg_call.
+void bind_params_unguarded(const SqlParam* params, int n, Oid* types, Datum* values, char* nulls);
+
+using Row = std::vector<std::optional<std::string>>;
+
+struct QueryResult {
+    std::vector<Row> rows;
+    uint64_t processed = 0;
+};
+
+// Runs one statement; SELECT results are returned as text.
+QueryResult spi_run(const std::string& sql, const std::vector<SqlParam>& params = {});
+uint64_t spi_exec(const std::string& sql, const std::vector<SqlParam>& params = {});
+// First column of the first row, nullopt for no row or NULL.
+std::optional<std::string> spi_value(const std::string& sql, const std::vector<SqlParam>& params = {});
+
+// The same, running with the extension owner's rights: viewmig's catalog tables are writable only
+// by that role, so a user can change viewmig's state only through viewmig's functions.
+QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>& params = {});
+
+void spi_connect();
+void spi_finish();
+
+// Identifiers and literals for SQL text.
+std::string quote_ident(std::string_view name);
+std::string quote_qualified(std::string_view schema, std::string_view name);
+std::string quote_literal(std::string_view value);
+// '{a,b}' text array literal from values (quoted element-wise).
+std::string text_array_literal(const std::vector<std::string>& values);
+std::vector<std::string> parse_text_array(const std::optional<std::string>& literal);
+
+// Argument `i` of the current SQL function as a parameter of the same type (text form), so it can
+// be handed back to SQL without decoding arrays in C++.
+SqlParam arg_param(FunctionCallInfo fcinfo, int i);
+
+int64_t to_int8(const std::optional<std::string>& v, int64_t if_null = 0);
+bool to_bool(const std::optional<std::string>& v);
+
+}  // namespace viewmig::pg

@@ -1,0 +1,80 @@
+// Worker-side transaction control (see transaction_control.hpp).
+#include "pg/transaction_control.hpp"
+
+#include "pg/guard.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "parser/analyze.h"
+#include "executor/spi.h"
+#include "pgstat.h"
+#include "tcop/pquery.h"
+#include "tcop/tcopprot.h"
+#include "tcop/utility.h"
+#include "utils/memutils.h"
+#include "utils/portal.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+}
+
+namespace viewmig::pg {
+
+void worker_begin(const std::string& activity) {
+    const char* text = activity.c_str();
+    pg_call([&] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        PushActiveSnapshot(GetTransactionSnapshot());
+        if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "viewmig: SPI_connect failed");
+        pgstat_report_activity(STATE_RUNNING, text);
+    });
+}
+
+void worker_commit() {
+    pg_call([] {
+        SPI_finish();
+        PopActiveSnapshot();
+        CommitTransactionCommand();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+}
+
+void execute_top_level(const std::string& sql) {
+    const char* text = sql.c_str();
+    pg_call([&] {
+        SetCurrentStatementStartTimestamp();
+        StartTransactionCommand();
+        pgstat_report_activity(STATE_RUNNING, text);
+        // Parse trees must outlive the transaction: VACUUM commits and starts transactions itself.
+        MemoryContext parse_cxt = AllocSetContextCreate(TopMemoryContext, "viewmig top-level statement", ALLOCSET_DEFAULT_SIZES);
+        MemoryContext old_cxt = MemoryContextSwitchTo(parse_cxt);
+        List* parsetrees = pg_parse_query(text);
+        ListCell* lc;
+        foreach (lc, parsetrees) {
+            RawStmt* parsetree = lfirst_node(RawStmt, lc);
+            const CommandTag tag = CreateCommandTag(parsetree->stmt);
+            const bool snapshot = analyze_requires_snapshot(parsetree);
+            if (snapshot) PushActiveSnapshot(GetTransactionSnapshot());
+            List* queries = pg_analyze_and_rewrite_fixedparams(parsetree, text, nullptr, 0, nullptr);
+            List* plans = pg_plan_queries(queries, text, CURSOR_OPT_PARALLEL_OK, nullptr);
+            if (snapshot) PopActiveSnapshot();
+
+            Portal portal = CreatePortal("", true, true);
+            portal->visible = false;
+            PortalDefineQuery(portal, nullptr, text, tag, plans, nullptr);
+            PortalStart(portal, nullptr, 0, InvalidSnapshot);
+            DestReceiver* receiver = CreateDestReceiver(DestNone);
+            QueryCompletion qc;
+            PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
+            receiver->rDestroy(receiver);
+            PortalDrop(portal, false);
+            MemoryContextSwitchTo(parse_cxt);
+        }
+        CommitTransactionCommand();
+        MemoryContextSwitchTo(old_cxt);
+        MemoryContextDelete(parse_cxt);
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+}
+
+}  // namespace viewmig::pg
