@@ -17,10 +17,10 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
 SHLIB_LINK  = -lstdc++
 
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
-REGRESS      = setup lifecycle errors quoting privileges
-REGRESS_OPTS = --load-extension=plpgsql
+REGRESS      = setup lifecycle
+
 ISOLATION      = increment_during_inserts complete_during_inserts
-ISOLATION_OPTS = --load-extension=plpgsql
+ISOLATION_OPTS =
 
 # C++ code gains nothing from JIT inlining, and clang may not be installed.
 override with_llvm = no
