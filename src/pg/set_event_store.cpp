@@ -105,6 +105,16 @@ PGDLLEXPORT Datum viewmig_set_event_store(PG_FUNCTION_ARGS) {
                      errhint("CREATE UNIQUE INDEX CONCURRENTLY ON %s (%s, %s);", es.qualified().c_str(),
                              quote_ident(names[0]).c_str(), quote_ident(names[1]).c_str())));
 
+        // Registered handlers take the event table's row type: a different table would break them.
+        QueryResult mismatched = spi_run(
+            "SELECT v.projector, v.handler::text FROM viewmig.projector_versions v JOIN pg_proc p ON p.oid = v.handler "
+            "WHERE v.status IN ('active', 'pending') AND p.proargtypes[0] <> $1 ORDER BY 1",
+            {oid_param(static_cast<Oid>(std::stoul(*rel.rows[0][3])))});
+        if (!mismatched.rows.empty())
+            throw UserError(ERRCODE_DATATYPE_MISMATCH, "projector \"" + *mismatched.rows[0][0] + "\" has handler " +
+                                                           *mismatched.rows[0][1] + ", which does not take rows of " + es.qualified())
+                .hint("Register the projectors again with handlers for the new event table first.");
+
         spi_run_as_owner(
             "INSERT INTO viewmig.event_store AS s (events, aggregate_id_column, sequence_number_column, "
             "                                   event_type_column, xact_id_column) VALUES ($1::oid::regclass, $2, $3, $4, $5) "
