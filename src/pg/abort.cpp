@@ -21,6 +21,7 @@ PGDLLEXPORT Datum viewmig_abort(PG_FUNCTION_ARGS) {
             spi_finish();
             PG_RETURN_BOOL(false);
         }
+        require_replay_owner_rights(*replay, core::ReplayStep::Abort);
         const bool exists = spi_value("SELECT 1 FROM pg_namespace WHERE nspname = $1", {text_param(replay->replay_schema)}).has_value();
         if (exists && !schema_is_ours(replay->replay_schema))
             ereport(WARNING, (errmsg("schema %s was not created by viewmig and is left alone",

@@ -157,6 +157,26 @@ Replay load_replay(int64_t id) {
     return to_replay(r.rows[0]);
 }
 
+void require_table_owner_rights(const std::string& view_schema, const std::string& table, const std::string& purpose) {
+    const std::string qualified = quote_qualified(view_schema, table);
+    QueryResult r = spi_run(
+        "SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
+        {text_param(view_schema), text_param(table)});
+    if (r.rows.empty())
+        throw UserError(ERRCODE_UNDEFINED_TABLE, "managed table " + qualified + " does not exist")
+            .hint("Create it in the view schema, or register the projector again with its current tables.");
+    if (!to_bool(r.rows[0][0]))
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of table " + qualified + " to " + purpose)
+            .hint("Run the replay as the owner of the view tables (or a member of that role).");
+}
+
+void require_replay_owner_rights(const Replay& replay, core::ReplayStep step) {
+    for (const std::string& table : replay.managed_tables)
+        require_table_owner_rights(replay.view_schema, table,
+                                   "run viewmig." + std::string(core::to_string(step)) + "() on replay " + std::to_string(replay.id));
+}
+
 std::optional<Replay> require_step(core::ReplayStep step, bool for_update) {
     std::optional<Replay> active = find_active_replay(for_update);
     std::optional<core::ReplayState> state;
@@ -166,6 +186,7 @@ std::optional<Replay> require_step(core::ReplayStep step, bool for_update) {
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                         "cannot run viewmig." + std::string(core::to_string(step)) + "(): " + verdict.message)
             .hint(verdict.hint.empty() ? "" : ([](std::string h) { h[0] = static_cast<char>(std::toupper(h[0])); return h + "."; })(verdict.hint));
+    if (active) require_replay_owner_rights(*active, step);
     return active;
 }
 

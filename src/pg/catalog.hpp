@@ -60,7 +60,14 @@ std::vector<ProjectorVersion> load_projector_versions(const std::vector<std::str
 std::optional<Replay> find_active_replay(bool for_update);
 Replay load_replay(int64_t id);
 
+// ERROR unless view_schema.table exists and the caller has its owner's rights (the swap needs
+// them); `purpose` completes "must be owner of table X to ...".
+void require_table_owner_rights(const std::string& view_schema, const std::string& table, const std::string& purpose);
+
+void require_replay_owner_rights(const Replay& replay, core::ReplayStep step);
+
 // ERROR naming the step to call when `step` is not allowed in the active replay's state.
+// Other steps also need the owner's rights on the replay's tables.
 // Returns the active replay (none only for PrepareInitial).
 std::optional<Replay> require_step(core::ReplayStep step, bool for_update = true);
 

@@ -29,13 +29,9 @@ void check_schema_name(const std::string& name, const char* purpose, const Event
     require_ours_or_absent(name, purpose);
 }
 
-void check_tables_exist(const std::vector<ProjectorVersion>& projectors) {
+void check_managed_tables(const std::vector<ProjectorVersion>& projectors) {
     for (const auto& p : projectors)
-        for (const auto& t : p.managed_tables)
-            if (!spi_value("SELECT to_regclass($1)::text", {text_param(quote_qualified(p.view_schema, t))}))
-                throw UserError(ERRCODE_UNDEFINED_TABLE, "managed table " + quote_qualified(p.view_schema, t) +
-                                                             " of projector \"" + p.projector + "\" does not exist")
-                    .hint("Create it in the view schema, or register the projector again with its current tables.");
+        for (const auto& t : p.managed_tables) require_table_owner_rights(p.view_schema, t, "replay projector \"" + p.projector + "\"");
 }
 
 }  // namespace
@@ -64,7 +60,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
         const std::string view_schema = projectors.front().view_schema;
         check_schema_name(replay_schema, "replay", es, view_schema, archive_schema);
         check_schema_name(archive_schema, "archive", es, view_schema, replay_schema);
-        check_tables_exist(projectors);
+        check_managed_tables(projectors);
 
         drop_our_schema(replay_schema);
         create_our_schema(replay_schema, "replay");
