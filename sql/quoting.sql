@@ -5,9 +5,11 @@
 CREATE DATABASE viewmig_quoting;
 \c viewmig_quoting
 CREATE EXTENSION viewmig;
+\set ECHO none
 \set QUIET on
 \i test/fixtures/compare.sql
 \set QUIET off
+\set ECHO all
 SET viewmig.progress_interval = 0;
 
 CREATE SCHEMA "Event Store";

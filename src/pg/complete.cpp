@@ -13,6 +13,7 @@
 #include "pg/step_lock.hpp"
 
 extern "C" {
+#include "access/xact.h"
 #include "utils/errcodes.h"
 #include "utils/timestamp.h"
 }
@@ -76,6 +77,10 @@ extern "C" {
 PG_FUNCTION_INFO_V1(viewmig_complete);
 PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
     return sql_entry([&]() -> Datum {
+        if (pg_call([] { return IsolationUsesXactSnapshot(); }))
+            throw UserError(ERRCODE_ACTIVE_SQL_TRANSACTION, "viewmig.complete() must run in a READ COMMITTED transaction")
+                .detail("Its last increment must see every event committed while it waited for its locks.")
+                .hint("Call it outside an explicit REPEATABLE READ or SERIALIZABLE transaction.");
         spi_connect();
         lock_replay_steps("complete");
         const Replay replay = *require_step(core::ReplayStep::Complete);

@@ -88,8 +88,10 @@ void scan_range_unguarded(ScanContext* ctx) {
     callback.previous = error_context_stack;
     error_context_stack = &callback;
 
+    // Not read-only: the cursor takes a fresh snapshot (in READ COMMITTED), so it sees every
+    // transaction that finished before the caller computed its bound or took its locks.
     Portal portal = SPI_cursor_open_with_args(nullptr, ctx->sql, ctx->nparams, ctx->param_types, ctx->param_values,
-                                              ctx->param_nulls, true, CURSOR_OPT_NO_SCROLL);
+                                              ctx->param_nulls, false, CURSOR_OPT_NO_SCROLL);
     LOCAL_FCINFO(fcinfo, 1);
     for (;;) {
         SPI_cursor_fetch(portal, true, kFetchChunk);
