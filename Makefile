@@ -26,11 +26,15 @@ ISOLATION_OPTS =
 override with_llvm = no
 
 PG_CONFIG ?= pg_config
-PGXS := $(shell $(PG_CONFIG) --pgxs)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
-
-# The isolation specs live under test/isolation; pg_isolation_regress looks in ./specs.
+# The isolation specs live under test/isolation (specs/, expected/).
 ISOLATION_OPTS += --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
+else
+# On a fresh machine `make test` / `make demo` install postgresql-server-dev-15 first.
+$(info PGXS not found: run `make test` or `make demo`, which install the build dependencies)
+endif
 
 .PHONY: test demo bench unit
 unit:
@@ -39,9 +43,13 @@ unit:
 	cd build && ctest --output-on-failure
 
 test:
+	test/install_deps.sh
 	test/run_all.sh
 
 demo:
+	test/install_deps.sh
+	$(MAKE) -s
+	$(MAKE) -s install
 	test/demo.sh
 
 bench:

@@ -65,6 +65,12 @@ void report_progress(const WorkerShared* shared, TimestampTz started) {
     p.groups_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_done));
     p.groups_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_total));
     p.elapsed_s = static_cast<double>(GetCurrentTimestamp() - started) / 1e6;
+    if (shared->task == pg::WorkerTask::PrepareCompletion) {
+        ereport(NOTICE, (errmsg("viewmig prepare_completion: step %llu of %llu (indexes, CLUSTER, VACUUM ANALYZE)",
+                                static_cast<unsigned long long>(p.groups_done + 1),
+                                static_cast<unsigned long long>(p.groups_total))));
+        return;
+    }
     const std::string line = core::describe(p);
     ereport(NOTICE, (errmsg("viewmig %s: %s", task_name(shared->task), line.c_str())));
 }
