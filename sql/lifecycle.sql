@@ -23,10 +23,14 @@ SELECT (SELECT count(*) FROM event_records) AS events, (SELECT count(*) FROM vie
 
 -- 2. A new version of the projector: another handler. It stays pending until complete().
 CREATE TABLE fail_on (aggregate_id uuid);
+CREATE TABLE sleep_on (aggregate_id uuid);
 CREATE FUNCTION blog_projector_v2(e event_records) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     IF EXISTS (SELECT 1 FROM public.fail_on f WHERE f.aggregate_id = e.aggregate_id) THEN
         RAISE EXCEPTION 'simulated failure on %', e.aggregate_id;
+    END IF;
+    IF EXISTS (SELECT 1 FROM public.sleep_on s WHERE s.aggregate_id = e.aggregate_id) THEN
+        PERFORM pg_sleep(30);
     END IF;
     PERFORM blog_projector(e);
 END $$;
@@ -56,18 +60,32 @@ SELECT viewmig.replay_initial(batch_size => 40);
 SELECT state, groups_total, groups_done > 0 AND groups_done < groups_total AS partly_done,
        last_error FROM viewmig.status;
 
--- 5. Fixed: calling it again resumes with the groups not yet done.
+-- 5. A cancelled call (here: statement_timeout) stops its worker; nothing is left running.
 DELETE FROM fail_on;
+INSERT INTO sleep_on SELECT md5('post30/1')::uuid;
+SET statement_timeout = '1s';
+SELECT viewmig.replay_initial();
+RESET statement_timeout;
+DO $$ BEGIN  -- the worker gets SIGTERM; give it up to 10 s to go
+    FOR i IN 1..100 LOOP
+        EXIT WHEN NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE backend_type = 'viewmig worker');
+        PERFORM pg_sleep(0.1);
+    END LOOP;
+END $$;
+SELECT count(*) AS viewmig_workers_left FROM pg_stat_activity WHERE backend_type = 'viewmig worker';
+DELETE FROM sleep_on;
+
+-- 6. Calling it again resumes with the groups not yet done.
 SELECT viewmig.replay_initial() < (SELECT count(*) FROM event_records) AS resumed_not_restarted;
 SELECT state, groups_total = groups_done AS all_groups_done, events_done = (SELECT count(*) FROM event_records) AS all_events,
        last_error FROM viewmig.status;
 
--- 6. Events keep arriving; increments catch up on exactly those.
+-- 7. Events keep arriving; increments catch up on exactly those.
 SELECT blog_events(41, 5, 2);
 SELECT viewmig.replay_increment();
 SELECT viewmig.replay_increment();
 
--- 7. prepare_completion builds the kept indexes, clusters, vacuums and analyzes.
+-- 8. prepare_completion builds the kept indexes, clusters, vacuums and analyzes.
 SELECT viewmig.prepare_completion();
 SELECT indexname FROM pg_indexes WHERE schemaname = 'replay_schema' ORDER BY 1;
 SELECT relname, last_vacuum IS NOT NULL AS vacuumed, last_analyze IS NOT NULL AS analyzed
@@ -76,7 +94,7 @@ SELECT i.indexrelid::regclass FROM pg_index i WHERE i.indisclustered
 AND i.indrelid = 'replay_schema.posts'::regclass;
 SELECT state FROM viewmig.status;
 
--- 8. complete: a few more events first; the last increment runs under the lock.
+-- 9. complete: a few more events first; the last increment runs under the lock.
 SELECT blog_events(46, 1, 1);
 SET client_min_messages = warning;  -- the NOTICE reports lock timings
 SELECT viewmig.complete();
@@ -91,16 +109,16 @@ SELECT grantee, privilege_type FROM information_schema.role_table_grants
 WHERE table_schema = 'view_schema' AND grantee = 'viewmig_reader';
 SELECT obj_description('view_schema.authors'::regclass, 'pg_class');
 
--- 9. The new view tables equal a rebuild from scratch; so do the archived, live-projected ones.
+-- 10. The new view tables equal a rebuild from scratch; so do the archived, live-projected ones.
 SELECT rebuild_from_scratch('view_schema', 'expected', ARRAY['authors', 'posts', 'post_tags'], 'blog_projector');
 SELECT * FROM compare_schemas('view_schema', 'expected', ARRAY['authors', 'posts', 'post_tags']);
 SELECT * FROM compare_schemas('archive_schema', 'expected', ARRAY['authors', 'posts', 'post_tags']);
 
--- 10. Live projection now writes into the new tables.
+-- 11. Live projection now writes into the new tables.
 SELECT blog_events(47, 1, 1);
 SELECT count(*) AS authors FROM view_schema.authors;
 
--- 11. A replay can be abandoned: abort drops the replay schema, the view schema is untouched.
+-- 12. A replay can be abandoned: abort drops the replay schema, the view schema is untouched.
 SELECT viewmig.prepare_initial();
 SELECT viewmig.abort();
 SELECT nspname FROM pg_namespace WHERE nspname = 'replay_schema';

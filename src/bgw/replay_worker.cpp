@@ -259,6 +259,9 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     auto* shared = static_cast<pg::WorkerShared*>(dsm_segment_address(seg));
     BackgroundWorkerInitializeConnectionByOid(shared->database, shared->role, 0);
     pgstat_report_appname("viewmig worker");
+    // A group's rows and its checkpoint commit together, so losing the last commits in a crash
+    // only means replaying those groups again: no need to wait for each WAL flush.
+    SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 
     PG_TRY();
     {
