@@ -44,7 +44,7 @@ SELECT tablename FROM pg_tables WHERE schemaname = 'replay_schema' ORDER BY 1;
 SELECT indexname FROM pg_indexes WHERE schemaname = 'replay_schema' ORDER BY 1;
 SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
 WHERE connamespace = 'replay_schema'::regnamespace ORDER BY 1;
-SELECT table_name, index_name, definition FROM viewmig.replay_deferred_indexes ORDER BY 2;
+SELECT kind, table_name, object_name, definition FROM viewmig.replay_deferred_ddl ORDER BY 1, 2, 3;
 -- serial columns get a sequence of their own in the replay schema
 SELECT pg_get_serial_sequence('replay_schema.post_tags', 'line');
 SELECT obj_description('replay_schema.authors'::regclass, 'pg_class');
@@ -103,6 +103,9 @@ SELECT state, increments, events_done = (SELECT count(*) FROM event_records) AS 
 SELECT projector, version, status FROM viewmig.projector_versions ORDER BY 1, 2;
 SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname IN ('view_schema', 'archive_schema', 'replay_schema') AND c.relkind IN ('r', 'S') ORDER BY 1, 2;
+-- foreign keys are checked again, as on the view table
+SELECT conname, condeferrable, convalidated FROM pg_constraint
+WHERE conrelid = 'view_schema.posts'::regclass AND contype = 'f';
 -- each table keeps its own sequence
 SELECT pg_get_serial_sequence('view_schema.post_tags', 'line'), pg_get_serial_sequence('archive_schema.post_tags', 'line');
 SELECT grantee, privilege_type FROM information_schema.role_table_grants

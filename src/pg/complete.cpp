@@ -9,6 +9,7 @@
 #include "pg/guard.hpp"
 #include "pg/increment.hpp"
 #include "pg/owned_schemas.hpp"
+#include "pg/schema_copy.hpp"
 #include "pg/spi.hpp"
 #include "pg/step_lock.hpp"
 
@@ -52,6 +53,18 @@ void refuse_dependent_objects(const Replay& replay) {
               "again (in one transaction if they must not be missing).");
 }
 
+// Foreign keys were DEFERRABLE INITIALLY DEFERRED during the replay (see replay_deferred_ddl):
+// check them now, with every event in, and give them back their original deferrability.
+void restore_deferrability(const Replay& replay) {
+    QueryResult rows = spi_run("SELECT object_name, definition FROM viewmig.replay_deferred_ddl "
+                               "WHERE replay_id = $1 AND kind = 'restore_deferrability' ORDER BY table_name, object_name",
+                               {int8_param(replay.id)});
+    for (const Row& r : rows.rows) {
+        spi_exec("SET CONSTRAINTS " + quote_qualified(replay.replay_schema, *r[0]) + " IMMEDIATE");
+        exec_with_search_path(replay_first_path(replay.view_schema, replay.replay_schema), *r[1]);
+    }
+}
+
 std::vector<TableLock> locks_for(const Replay& replay, const EventStore& es) {
     std::vector<TableLock> locks{{es.events, ExclusiveLock}};  // blocks inserts, not reads
     for (const std::string& schema : {replay.view_schema, replay.replay_schema}) {
@@ -92,6 +105,7 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
         const int attempts = lock_tables_briefly(locks_for(replay, es), viewmig_lock_timeout_ms, viewmig_lock_max_wait_ms);
         // Under the lock no event can be added and every inserter has finished: replay all that is left.
         const IncrementResult last = replay_increment_now(replay, es, std::numeric_limits<int64_t>::max());
+        restore_deferrability(replay);
 
         drop_our_schema(replay.archive_schema);
         create_our_schema(replay.archive_schema, "archive");

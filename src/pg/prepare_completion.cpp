@@ -1,5 +1,6 @@
-// viewmig.prepare_completion(): gets the replay tables ready to serve queries — the indexes kept
-// by prepare_initial, CLUSTER where the view table is clustered, then VACUUM ANALYZE. Runs in a
+// viewmig.prepare_completion(): gets the replay tables ready to serve queries — the indexes and
+// checking foreign keys kept by prepare_initial, CLUSTER where the view table is clustered, then
+// VACUUM ANALYZE. Runs in a
 // background worker because VACUUM refuses to run inside a function or transaction block; each
 // index commits on its own, so a failed or cancelled call resumes where it stopped.
 #include "bgw/replay_worker.hpp"
@@ -23,9 +24,10 @@ uint64_t run_prepare_completion_task(WorkerShared& shared) {
     if (replay.state != core::ReplayState::Replayed && replay.state != core::ReplayState::CompletionPrepared)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                         "replay " + std::to_string(replay.id) + " is not ready for prepare_completion");
-    QueryResult indexes = spi_run(
-        "SELECT index_name, definition FROM viewmig.replay_deferred_indexes WHERE replay_id = $1 AND NOT built "
-        "ORDER BY table_name, index_name",
+    // Indexes first: the foreign keys' validation then finds the referenced keys' indexes.
+    QueryResult ddl = spi_run(
+        "SELECT kind, table_name, object_name, definition FROM viewmig.replay_deferred_ddl "
+        "WHERE replay_id = $1 AND kind IN ('index', 'foreign_key') AND NOT done ORDER BY kind DESC, table_name, object_name",
         {int8_param(replay.id)});
     // The view tables' clustered indexes exist under the same names in the replay schema once
     // the kept indexes are built (constraint indexes were copied by prepare_initial).
@@ -34,15 +36,16 @@ uint64_t run_prepare_completion_task(WorkerShared& shared) {
         "JOIN pg_class c ON c.relname = t.name AND c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) "
         "JOIN pg_index x ON x.indrelid = c.oid AND x.indisclustered JOIN pg_class i ON i.oid = x.indexrelid",
         {text_param(replay.view_schema), text_array_param(replay.managed_tables)});
-    pg_atomic_write_u64(&shared.progress.groups_total, indexes.rows.size() + clustered.rows.size() + replay.managed_tables.size());
+    pg_atomic_write_u64(&shared.progress.groups_total, ddl.rows.size() + clustered.rows.size() + replay.managed_tables.size());
     worker_commit();
 
-    const std::string replay_path = quote_ident(replay.replay_schema);
-    for (const Row& index : indexes.rows) {
-        worker_begin("viewmig prepare_completion: CREATE INDEX " + quote_ident(*index[0]));
-        exec_with_search_path(replay_path, *index[1]);
-        spi_run_as_owner("UPDATE viewmig.replay_deferred_indexes SET built = true WHERE replay_id = $1 AND index_name = $2",
-                         {int8_param(replay.id), text_param(index[0])});
+    const std::string path = replay_first_path(replay.view_schema, replay.replay_schema);
+    for (const Row& d : ddl.rows) {
+        worker_begin("viewmig prepare_completion: " + *d[0] + " " + quote_ident(*d[2]));
+        exec_with_search_path(path, *d[3]);
+        spi_run_as_owner("UPDATE viewmig.replay_deferred_ddl SET done = true "
+                         "WHERE replay_id = $1 AND kind = $2 AND table_name = $3 AND object_name = $4",
+                         {int8_param(replay.id), text_param(d[0]), text_param(d[1]), text_param(d[2])});
         worker_commit();
         pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
     }
@@ -63,7 +66,7 @@ uint64_t run_prepare_completion_task(WorkerShared& shared) {
                      "WHERE id = $1",
                      {int8_param(replay.id)});
     worker_commit();
-    return indexes.rows.size();
+    return ddl.rows.size();
 }
 
 }  // namespace viewmig::pg

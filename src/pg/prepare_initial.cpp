@@ -75,20 +75,24 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
                 table_names.push_back(t);
             }
         }
-        const std::vector<DeferredIndex> deferred = copy_tables(view_schema, replay_schema, tables);
+        const std::vector<DeferredDdl> deferred = copy_tables(view_schema, replay_schema, tables);
 
         const int64_t replay_id = to_int8(spi_run_as_owner(
             "INSERT INTO viewmig.replays (state, projectors, versions, view_schema, replay_schema, archive_schema, managed_tables) "
             "VALUES ('prepared', $1::text[], $2::text[]::int[], $3, $4, $5, $6::text[]::name[]) RETURNING id",
             {text_array_param(projector_names), text_array_param(versions), text_param(view_schema),
              text_param(replay_schema), text_param(archive_schema), text_array_param(table_names)}).rows.at(0)[0]);
-        for (const auto& d : deferred)
-            spi_run_as_owner("INSERT INTO viewmig.replay_deferred_indexes (replay_id, table_name, index_name, definition) "
-                             "VALUES ($1, $2, $3, $4)",
-                             {int8_param(replay_id), text_param(d.table), text_param(d.index), text_param(d.definition)});
-        ereport(NOTICE, (errmsg("viewmig: replay %lld prepared in schema %s: %zu tables, %zu indexes kept for prepare_completion",
+        std::size_t kept = 0;
+        for (const auto& d : deferred) {
+            kept += d.kind != "restore_deferrability";
+            spi_run_as_owner("INSERT INTO viewmig.replay_deferred_ddl (replay_id, kind, table_name, object_name, definition) "
+                             "VALUES ($1, $2, $3, $4, $5)",
+                             {int8_param(replay_id), text_param(d.kind), text_param(d.table), text_param(d.object),
+                              text_param(d.definition)});
+        }
+        ereport(NOTICE, (errmsg("viewmig: replay %lld prepared in schema %s: %zu tables, %zu indexes and foreign keys kept for prepare_completion",
                                 static_cast<long long>(replay_id), quote_ident(replay_schema).c_str(), tables.size(),
-                                deferred.size()),
+                                kept),
                          errhint("Next: SELECT viewmig.replay_initial();")));
         spi_finish();
         PG_RETURN_INT64(replay_id);

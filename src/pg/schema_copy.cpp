@@ -17,7 +17,7 @@ QueryResult run_in_view_path(const std::string& view_schema, const std::string& 
 }
 
 void copy_one_table(const std::string& view_schema, const std::string& replay_schema, const TableToCopy& t,
-                    std::vector<DeferredIndex>& deferred) {
+                    std::vector<DeferredDdl>& deferred) {
     const std::string source = quote_qualified(view_schema, t.name);
     const std::string target = quote_qualified(replay_schema, t.name);
     const SqlParam source_param = text_param(source);
@@ -58,7 +58,7 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
         "WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY contype, conname",
         {source_param});
     for (const Row& c : constraints.rows) {
-        exec_with_search_path(quote_ident(replay_schema) + ", " + quote_ident(view_schema),
+        exec_with_search_path(replay_first_path(view_schema, replay_schema),
                               "ALTER TABLE " + target + " ADD CONSTRAINT " + quote_ident(*c[0]) + " " + *c[1]);
         if (c[2])
             spi_exec("COMMENT ON CONSTRAINT " + quote_ident(*c[0]) + " ON " + target + " IS " + quote_literal(*c[2]));
@@ -79,7 +79,7 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
         if (to_bool(i[2]))
             exec_with_search_path(quote_ident(replay_schema), *i[1]);
         else
-            deferred.push_back({t.name, *i[0], *i[1]});
+            deferred.push_back({"index", t.name, *i[0], *i[1]});
     }
 
     // Owner and grants (table and column level) as on the view table.
@@ -101,18 +101,32 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
     }
 }
 
-void copy_foreign_keys(const std::string& view_schema, const std::string& replay_schema, const TableToCopy& t) {
+// Foreign keys that cascade (or set NULL/default) change data during the replay and are created
+// now; those that only check are deferred.
+void copy_foreign_keys(const std::string& view_schema, const std::string& replay_schema, const TableToCopy& t,
+                       std::vector<DeferredDdl>& deferred) {
     const std::string target = quote_qualified(replay_schema, t.name);
     QueryResult fks = run_in_view_path(
         view_schema,
-        "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint') FROM pg_constraint "
-        "WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
+        "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint'), "
+        "       confupdtype IN ('a', 'r') AND confdeltype IN ('a', 'r'), condeferrable, condeferred "
+        "FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'f' ORDER BY conname",
         {text_param(quote_qualified(view_schema, t.name))});
     for (const Row& c : fks.rows) {
-        exec_with_search_path(quote_ident(replay_schema) + ", " + quote_ident(view_schema),
-                              "ALTER TABLE " + target + " ADD CONSTRAINT " + quote_ident(*c[0]) + " " + *c[1]);
-        if (c[2])
-            spi_exec("COMMENT ON CONSTRAINT " + quote_ident(*c[0]) + " ON " + target + " IS " + quote_literal(*c[2]));
+        const std::string table = quote_ident(t.name), name = quote_ident(*c[0]);
+        const bool only_checks = to_bool(c[3]), deferrable = to_bool(c[4]), initially_deferred = to_bool(c[5]);
+        std::string ddl = "ALTER TABLE " + table + " ADD CONSTRAINT " + name + " " + *c[1];
+        if (only_checks && !initially_deferred) ddl += deferrable ? " INITIALLY DEFERRED" : " DEFERRABLE INITIALLY DEFERRED";
+        if (c[2]) ddl += "; COMMENT ON CONSTRAINT " + name + " ON " + table + " IS " + quote_literal(*c[2]);
+        if (!only_checks) {
+            exec_with_search_path(replay_first_path(view_schema, replay_schema), ddl);
+            continue;
+        }
+        deferred.push_back({"foreign_key", t.name, *c[0], ddl});
+        if (!initially_deferred)
+            deferred.push_back({"restore_deferrability", t.name, *c[0],
+                                "ALTER TABLE " + table + " ALTER CONSTRAINT " + name +
+                                    (deferrable ? " DEFERRABLE INITIALLY IMMEDIATE" : " NOT DEFERRABLE")});
     }
 }
 
@@ -128,11 +142,15 @@ QueryResult run_with_search_path(const std::string& path, const std::string& sql
 
 void exec_with_search_path(const std::string& path, const std::string& sql) { run_with_search_path(path, sql, {}); }
 
-std::vector<DeferredIndex> copy_tables(const std::string& view_schema, const std::string& replay_schema,
-                                       const std::vector<TableToCopy>& tables) {
-    std::vector<DeferredIndex> deferred;
+std::string replay_first_path(const std::string& view_schema, const std::string& replay_schema) {
+    return quote_ident(replay_schema) + ", " + quote_ident(view_schema);
+}
+
+std::vector<DeferredDdl> copy_tables(const std::string& view_schema, const std::string& replay_schema,
+                                     const std::vector<TableToCopy>& tables) {
+    std::vector<DeferredDdl> deferred;
     for (const auto& t : tables) copy_one_table(view_schema, replay_schema, t, deferred);
-    for (const auto& t : tables) copy_foreign_keys(view_schema, replay_schema, t);
+    for (const auto& t : tables) copy_foreign_keys(view_schema, replay_schema, t, deferred);
     return deferred;
 }
 

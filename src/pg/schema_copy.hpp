@@ -1,9 +1,9 @@
 // Copies managed tables' definitions from the view schema into the replay schema: columns,
 // defaults, identity and serial columns (with sequences of their own), NOT NULL, CHECK, primary
-// key, UNIQUE and EXCLUDE constraints, foreign keys (re-pointed to replay tables where the
-// referenced table is replayed too), storage options, owner, grants and comments. Ordinary
-// indexes are only recorded — built later by prepare_completion, when loading is done — except
-// those matching the projector's additional_replay_indexes.
+// key, UNIQUE and EXCLUDE constraints, cascading foreign keys (re-pointed to replay tables where
+// the referenced table is replayed too), storage options, owner, grants and comments. Ordinary
+// indexes and foreign keys that only check are only recorded — created by prepare_completion, when
+// loading is done — except indexes matching the projector's additional_replay_indexes.
 #pragma once
 
 #include "pg/spi.hpp"
@@ -18,13 +18,18 @@ struct TableToCopy {
     std::vector<std::string> additional_index_patterns;  // anchored regular expressions
 };
 
-struct DeferredIndex {
-    std::string table, index, definition;
+struct DeferredDdl {
+    std::string kind;  // "index", "foreign_key" or "restore_deferrability"
+    std::string table, object, definition;
 };
 
 // Creates every table, then the foreign keys between them; returns the indexes to build later.
-std::vector<DeferredIndex> copy_tables(const std::string& view_schema, const std::string& replay_schema,
+std::vector<DeferredDdl> copy_tables(const std::string& view_schema, const std::string& replay_schema,
                                        const std::vector<TableToCopy>& tables);
+
+// "replay_schema, view_schema", quoted: unqualified names find the replay copy of a table first,
+// and anything else in the view schema.
+std::string replay_first_path(const std::string& view_schema, const std::string& replay_schema);
 
 // Runs `sql` with search_path set to `path` for this statement only.
 QueryResult run_with_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params);

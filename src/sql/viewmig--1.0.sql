@@ -80,15 +80,19 @@ CREATE TABLE viewmig.replay_groups (
     PRIMARY KEY (replay_id, group_no)
 );
 
--- Index definitions kept from the view tables, built by prepare_completion.
-CREATE TABLE viewmig.replay_deferred_indexes (
+-- DDL kept from the view tables for prepare_completion: indexes that are no constraint, and
+-- foreign keys that only check (NO ACTION / RESTRICT). Replaying aggregate by aggregate may
+-- replay a child before its parent, so those keys are added once all events are in, as
+-- DEFERRABLE INITIALLY DEFERRED (checked when each increment commits); complete() restores
+-- their original deferrability ('restore_deferrability' rows).
+CREATE TABLE viewmig.replay_deferred_ddl (
     replay_id    bigint NOT NULL REFERENCES viewmig.replays ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (kind IN ('index', 'foreign_key', 'restore_deferrability')),
     table_name   name NOT NULL,
-    index_name   name NOT NULL,
-    definition   text NOT NULL,  -- CREATE INDEX ... ON <unqualified table>, run with the replay schema first in search_path
-    clustered    boolean NOT NULL DEFAULT false,
-    built        boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (replay_id, index_name)
+    object_name  name NOT NULL,
+    definition   text NOT NULL,  -- names the table unqualified; runs with search_path = replay schema, view schema
+    done         boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (replay_id, kind, table_name, object_name)
 );
 
 GRANT USAGE ON SCHEMA viewmig TO PUBLIC;
