@@ -31,6 +31,9 @@ std::string describe(const ProgressSnapshot& p) {
 }
 
 bool ReportClock::due(double elapsed_s) {
+    // An interval of 0 (or less, or NaN) means "never", as viewmig.progress_interval = 0 does;
+    // the loop below would never end with it.
+    if (!(interval_s_ > 0)) return false;
     if (elapsed_s < next_) return false;
     while (next_ <= elapsed_s) next_ += interval_s_;
     return true;
