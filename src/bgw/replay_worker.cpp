@@ -18,6 +18,7 @@ extern "C" {
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -75,10 +76,35 @@ void report_progress(const WorkerShared* shared, TimestampTz started) {
     ereport(NOTICE, (errmsg("viewmig %s: %s", task_name(shared->task), line.c_str())));
 }
 
+// While it waits, the caller reads nothing, yet its statement snapshot would hold back the xmin
+// horizon of the whole cluster for as long as the replay runs: bloat everywhere, and the worker's
+// own old row versions (hot counters) could never be pruned. Like VACUUM, the waiting backend asks
+// to be left out of horizon computations. Only for a statement of its own in READ COMMITTED with no
+// transaction id (no transaction block), where no other snapshot of this backend can need the rows;
+// transaction end clears the flag in any case.
+bool leave_xmin_horizon() {
+    if (IsTransactionBlock() || IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
+        return false;
+    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+    MyProc->statusFlags |= PROC_IN_VACUUM;
+    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+    LWLockRelease(ProcArrayLock);
+    return true;
+}
+
+void rejoin_xmin_horizon(bool left) {
+    if (!left) return;
+    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+    MyProc->statusFlags &= ~PROC_IN_VACUUM;
+    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+    LWLockRelease(ProcArrayLock);
+}
+
 // Waits for the worker to stop; terminates it if this backend is cancelled. Plain C below the
 // PG_TRY: no C++ object with a destructor lives across a longjmp.
 void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* shared) {
     const TimestampTz started = GetCurrentTimestamp();
+    const bool left_horizon = leave_xmin_horizon();
     TimestampTz next_report = TimestampTzPlusMilliseconds(started, viewmig_progress_interval_ms);
     TimestampTz next_lock_check = TimestampTzPlusMilliseconds(started, 1000);
     PG_TRY();
@@ -112,9 +138,11 @@ void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* sha
     PG_CATCH();
     {
         TerminateBackgroundWorker(handle);
+        rejoin_xmin_horizon(left_horizon);
         PG_RE_THROW();
     }
     PG_END_TRY();
+    rejoin_xmin_horizon(left_horizon);
 }
 
 void start_and_wait_unguarded(WorkerShared* input, uint64* result) {
