@@ -1,6 +1,7 @@
 // Dynamic background worker for replay steps: the caller's side (start, wait, relay) and the
 // worker's entry point (see replay_worker.hpp).
 #include "bgw/replay_worker.hpp"
+#include "pg/gucs.hpp"
 
 #include "core/progress.hpp"
 #include "pg/guard.hpp"
@@ -33,7 +34,6 @@ extern "C" {
 #include <cstring>
 #include <stdexcept>
 
-extern int viewmig_progress_interval_ms;
 
 namespace viewmig::bgw {
 namespace {
@@ -105,7 +105,7 @@ void rejoin_xmin_horizon(bool left) {
 void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* shared) {
     const TimestampTz started = GetCurrentTimestamp();
     const bool left_horizon = leave_xmin_horizon();
-    TimestampTz next_report = TimestampTzPlusMilliseconds(started, viewmig_progress_interval_ms);
+    core::ReportClock report_clock(viewmig_progress_interval_ms / 1000.0);  // trivially destructible
     TimestampTz next_lock_check = TimestampTzPlusMilliseconds(started, 1000);
     PG_TRY();
     {
@@ -129,10 +129,7 @@ void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* sha
                                     errhint("Call viewmig.%s() outside an explicit transaction block, or COMMIT first.",
                                             task_name(shared->task))));
             }
-            if (viewmig_progress_interval_ms > 0 && now >= next_report) {
-                next_report = TimestampTzPlusMilliseconds(now, viewmig_progress_interval_ms);
-                report_progress(shared, started);
-            }
+            if (report_clock.due(static_cast<double>(now - started) / 1e6)) report_progress(shared, started);
         }
     }
     PG_CATCH();

@@ -5,6 +5,7 @@
 // replay tables into the view schema, activates the replayed projector versions and commits with
 // the caller's transaction. Any error rolls all of it back: the view tables stay live.
 #include "pg/brief_lock.hpp"
+#include "pg/gucs.hpp"
 #include "pg/catalog.hpp"
 #include "pg/guard.hpp"
 #include "pg/increment.hpp"
@@ -22,8 +23,6 @@ extern "C" {
 #include <cstdint>
 #include <limits>
 
-extern int viewmig_lock_timeout_ms;
-extern int viewmig_lock_max_wait_ms;
 
 namespace viewmig::pg {
 namespace {

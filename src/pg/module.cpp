@@ -1,5 +1,6 @@
 // Module entry: viewmig's GUCs. Loading the library (at first use, or via
 // shared_preload_libraries) defines them; values set before loading are picked up.
+#include "pg/gucs.hpp"
 #include "pg/pg_headers.hpp"
 
 #include <climits>

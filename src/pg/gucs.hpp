@@ -1,0 +1,9 @@
+// viewmig's GUC variables, defined in module.cpp (see README, "GUCs").
+#pragma once
+
+extern "C" {
+extern int viewmig_batch_size;            // viewmig.batch_size: events per replay group
+extern int viewmig_lock_timeout_ms;       // viewmig.lock_timeout: one lock attempt of complete()
+extern int viewmig_lock_max_wait_ms;      // viewmig.lock_max_wait: all lock attempts of complete()
+extern int viewmig_progress_interval_ms;  // viewmig.progress_interval: NOTICE period, 0 = never
+}
