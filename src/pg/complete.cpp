@@ -67,7 +67,7 @@ void restore_deferrability(const Replay& replay) {
 std::vector<TableLock> locks_for(const Replay& replay, const EventStore& es) {
     std::vector<TableLock> locks{{es.events, ExclusiveLock}};  // blocks inserts, not reads
     // A partitioned event table: its partitions too, for inserts that name a partition directly.
-    QueryResult partitions = spi_run("SELECT relid FROM pg_partition_tree($1::oid::regclass) WHERE relid <> $1::oid::regclass",
+    QueryResult partitions = spi_run("SELECT relid::oid FROM pg_partition_tree($1::oid::regclass) WHERE relid <> $1::oid::regclass",
                                      {oid_param(es.events)});
     for (const Row& r : partitions.rows) locks.push_back({static_cast<Oid>(std::stoul(*r[0])), ExclusiveLock});
     for (const std::string& schema : {replay.view_schema, replay.replay_schema}) {
