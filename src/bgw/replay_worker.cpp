@@ -62,6 +62,7 @@ bool worker_waits_for_us(pid_t worker_pid) {
 void report_progress(const WorkerShared* shared, TimestampTz started) {
     core::ProgressSnapshot p;
     p.events_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_done));
+    p.events_before = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_before));
     p.events_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_total));
     p.groups_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_done));
     p.groups_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_total));
@@ -147,6 +148,7 @@ void start_and_wait_unguarded(WorkerShared* input, uint64* result) {
     auto* shared = static_cast<WorkerShared*>(dsm_segment_address(seg));
     memcpy(shared, input, sizeof(WorkerShared));
     pg_atomic_init_u64(&shared->progress.events_done, 0);
+    pg_atomic_init_u64(&shared->progress.events_before, 0);
     pg_atomic_init_u64(&shared->progress.events_total, 0);
     pg_atomic_init_u64(&shared->progress.groups_done, 0);
     pg_atomic_init_u64(&shared->progress.groups_total, 0);

@@ -7,7 +7,8 @@
 namespace viewmig::core {
 
 double events_per_second(const ProgressSnapshot& p) {
-    return p.elapsed_s > 0 ? static_cast<double>(p.events_done) / p.elapsed_s : 0.0;
+    const uint64_t done_now = p.events_done > p.events_before ? p.events_done - p.events_before : 0;
+    return p.elapsed_s > 0 ? static_cast<double>(done_now) / p.elapsed_s : 0.0;
 }
 
 std::optional<double> eta_seconds(const ProgressSnapshot& p) {

@@ -10,12 +10,14 @@ namespace viewmig::core {
 
 struct ProgressSnapshot {
     uint64_t events_done = 0;
-    uint64_t events_total = 0;  // an estimate; may be exceeded
+    uint64_t events_before = 0;  // of events_done, those done before this call started (a resume)
+    uint64_t events_total = 0;   // an estimate; may be exceeded
     uint64_t groups_done = 0;
     uint64_t groups_total = 0;
     double elapsed_s = 0;
 };
 
+// The rate of this call: events done since it started, per second.
 double events_per_second(const ProgressSnapshot& p);
 // Seconds left at the current rate, nullopt when unknown (nothing done yet).
 std::optional<double> eta_seconds(const ProgressSnapshot& p);

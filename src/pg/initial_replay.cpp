@@ -96,6 +96,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     pg_atomic_write_u64(&shared.progress.groups_done, done);
     pg_atomic_write_u64(&shared.progress.events_total, static_cast<uint64>(replay.events_total.value_or(0)));
     pg_atomic_write_u64(&shared.progress.events_done, static_cast<uint64>(replay.events_done));
+    pg_atomic_write_u64(&shared.progress.events_before, static_cast<uint64>(replay.events_done));
     worker_commit();
 
     uint64_t replayed = 0;

@@ -16,6 +16,7 @@ enum class WorkerOutcome : int32 { Running = 0, Succeeded = 1, Failed = 2 };
 
 struct WorkerProgress {
     pg_atomic_uint64 events_done;
+    pg_atomic_uint64 events_before;  // done by earlier calls (resume)
     pg_atomic_uint64 events_total;
     pg_atomic_uint64 groups_done;
     pg_atomic_uint64 groups_total;

@@ -149,3 +149,14 @@ TEST(ReportClock, AZeroOrNegativeIntervalNeverReports) {
 
 }  // namespace
 }  // namespace viewmig::core
+
+TEST(Progress, AfterAResumeTheRateCountsOnlyThisCallsEvents) {
+    viewmig::core::ProgressSnapshot p;
+    p.events_before = 600;  // done by the interrupted call
+    p.events_done = 1000;
+    p.events_total = 2000;
+    p.elapsed_s = 2.0;
+    EXPECT_DOUBLE_EQ(viewmig::core::events_per_second(p), 200.0);
+    ASSERT_TRUE(viewmig::core::eta_seconds(p).has_value());
+    EXPECT_DOUBLE_EQ(*viewmig::core::eta_seconds(p), 5.0);
+}
