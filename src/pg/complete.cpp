@@ -104,10 +104,15 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
         require_ours_or_absent(replay.archive_schema, "archive");
         refuse_dependent_objects(replay);
 
+        // Catch up before locking, so that the part under the lock replays only what arrives meanwhile.
+        const IncrementResult before = replay_increment_now(replay, es, std::nullopt);
+        Replay caught_up = replay;
+        caught_up.replayed_bound = before.new_bound;
+
         const TimestampTz lock_start = GetCurrentTimestamp();
         const int attempts = lock_tables_briefly(locks_for(replay, es), viewmig_lock_timeout_ms, viewmig_lock_max_wait_ms);
         // Under the lock no event can be added and every inserter has finished: replay all that is left.
-        const IncrementResult last = replay_increment_now(replay, es, std::numeric_limits<int64_t>::max());
+        const IncrementResult last = replay_increment_now(caught_up, es, std::numeric_limits<int64_t>::max());
         restore_deferrability(replay);
 
         drop_our_schema(replay.archive_schema);
@@ -128,14 +133,14 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
                          "last_error = NULL WHERE id = $1", {int8_param(replay.id)});
 
         const long stall_ms = TimestampDifferenceMilliseconds(lock_start, GetCurrentTimestamp());
-        ereport(NOTICE, (errmsg("viewmig: replay %lld completed: %zu tables swapped, %llu events in the last increment",
+        ereport(NOTICE, (errmsg("viewmig: replay %lld completed: %zu tables swapped; %llu events replayed before the lock, %llu under it",
                                 static_cast<long long>(replay.id), replay.managed_tables.size(),
-                                static_cast<unsigned long long>(last.events)),
+                                static_cast<unsigned long long>(before.events), static_cast<unsigned long long>(last.events)),
                          errdetail("Locks taken after %d attempt(s); %ld ms from first lock attempt to swap. "
                                    "The previous tables are in schema %s.",
                                    attempts, stall_ms, quote_ident(replay.archive_schema).c_str())));
         spi_finish();
-        PG_RETURN_INT64(static_cast<int64_t>(last.events));
+        PG_RETURN_INT64(static_cast<int64_t>(before.events + last.events));
     });
 }
 }
