@@ -289,6 +289,8 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     // A group's rows and its checkpoint commit together, so losing the last commits in a crash
     // only means replaying those groups again: no need to wait for each WAL flush.
     SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+    // Each group's query runs once and spends its time in handlers: JIT compilation is pure cost.
+    SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
 
     PG_TRY();
     {
