@@ -1,0 +1,38 @@
+-- What one would write without viewmig, to compare it with on the same data: rebuild the read
+-- model by calling the projector for every event in (aggregate_id, sequence_number) order.
+--   bench_copy_tables(target): a schema of fresh, empty copies of the view tables, with the same
+--     columns, defaults, constraints and indexes (LIKE ... INCLUDING ALL), for a baseline to fill.
+--   bench_loop_commit_every(n): baseline B, the loop as a procedure that COMMITs every n events.
+--     (Baseline A, the loop in one transaction, is the DO block in bench/baseline_a.sql.)
+-- Both baselines call the handler with search_path = <target>, public, as viewmig does with its
+-- replay schema.
+
+CREATE FUNCTION public.bench_copy_tables(target name) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    t name;
+BEGIN
+    EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', target);
+    EXECUTE format('CREATE SCHEMA %I', target);
+    FOREACH t IN ARRAY ARRAY['authors', 'posts', 'post_tags', 'author_stats']::name[] LOOP
+        EXECUTE format('CREATE TABLE %I.%I (LIKE view_schema.%I INCLUDING ALL)', target, t, t);
+    END LOOP;
+END $$;
+
+-- No SET clause (it would forbid COMMIT): the caller sets search_path for the session. At the
+-- first COMMIT PL/pgSQL turns the FOR loop's cursor into a holdable one, which materializes the
+-- rest of the query result; that cost is part of this approach and is measured with it.
+CREATE PROCEDURE public.bench_loop_commit_every(every int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    e event_records;
+    n bigint := 0;
+BEGIN
+    FOR e IN SELECT * FROM event_records ORDER BY aggregate_id, sequence_number LOOP
+        PERFORM bench_projector(e);
+        n := n + 1;
+        IF n % every = 0 THEN
+            COMMIT;
+        END IF;
+    END LOOP;
+END $$;
