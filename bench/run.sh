@@ -83,7 +83,7 @@ run_shape() {
     # database's settings too), also when running in an existing cluster.
     q -c "ALTER DATABASE $db SET max_parallel_workers_per_gather = 0" \
       -c "ALTER DATABASE $db SET max_parallel_maintenance_workers = 0" >>"$log" 2>&1 || die_with_log "settings"
-    q -c 'CREATE EXTENSION viewmig' -c 'CREATE EXTENSION pg_prewarm' -f bench/schema.sql -f bench/generate.sql \
+    q -c 'CREATE EXTENSION viewmig' -c 'CREATE EXTENSION pg_prewarm' -f test/fixtures/event_records.sql -f bench/schema.sql -f bench/generate.sql \
       -f bench/baselines.sql -f test/fixtures/compare.sql >>"$log" 2>&1 || die_with_log "schema"
 
     timed generate -v events="$EVENTS" -f "bench/shapes/$shape.sql"

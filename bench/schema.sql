@@ -5,17 +5,7 @@
 -- No foreign keys: the baselines copy the tables with LIKE ... INCLUDING ALL, which copies none,
 -- and both sides must maintain the same constraints and indexes.
 
-CREATE TABLE public.event_records (
-    id              bigserial PRIMARY KEY,
-    aggregate_id    uuid NOT NULL,
-    sequence_number integer NOT NULL,
-    event_type      text NOT NULL,
-    event_json      jsonb NOT NULL,
-    created_at      timestamptz NOT NULL DEFAULT now(),
-    xact_id         bigint DEFAULT pg_current_xact_id()::text::bigint,
-    UNIQUE (aggregate_id, sequence_number)
-);
-CREATE INDEX event_records_xact_id_idx ON public.event_records (xact_id);
+-- The event table comes from test/fixtures/event_records.sql (bench/run.sh loads it first).
 
 CREATE SCHEMA view_schema;
 
