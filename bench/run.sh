@@ -88,8 +88,8 @@ run_shape() {
 
     timed generate -v events="$EVENTS" -f "bench/shapes/$shape.sql"
     q -c 'VACUUM (FREEZE, ANALYZE) event_records' >>"$log" 2>&1 || die_with_log "vacuum event_records"
-    IFS='|' read -r R[$shape:events] R[$shape:aggregates] R[$shape:authors] R[$shape:posts] \
-        R[$shape:max_updates] R[$shape:max_updates_authors] < <(q -At -f bench/stats.sql 2>>"$log") ||
+    IFS='|' read -r "R[$shape:events]" "R[$shape:aggregates]" "R[$shape:authors]" "R[$shape:posts]" \
+        "R[$shape:max_updates]" "R[$shape:max_updates_authors]" < <(q -At -f bench/stats.sql 2>>"$log") ||
         die_with_log "stats"
     # The events (heap and the (aggregate_id, sequence_number) index) in shared buffers for all three.
     q -c "SELECT pg_prewarm('event_records'), pg_prewarm('event_records_aggregate_id_sequence_number_key')" \

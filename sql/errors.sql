@@ -71,9 +71,13 @@ SELECT viewmig.prepare_completion();
 SELECT viewmig.complete();
 SELECT viewmig.set_event_store('event_records');
 SELECT viewmig.replay_initial(batch_size => 0);
-SELECT viewmig.replay_initial(workers => 2);
+SELECT viewmig.replay_initial(workers => 0);
+\set VERBOSITY terse
+SELECT viewmig.replay_initial(workers => 100000);
+\set VERBOSITY default
 SELECT viewmig.replay_initial() > 0 AS replayed;
 SELECT viewmig.replay_initial();
+SELECT viewmig.replay_increment(workers => 2);
 SELECT viewmig.complete();
 SELECT viewmig.prepare_completion();
 

@@ -67,7 +67,8 @@ SELECT 'acct ' || a, 1 + m, CASE WHEN m % 4 = 0 THEN 'Ignored' ELSE 'Moved' END,
 FROM generate_series(1, 30) a, generate_series(1, 6) m;
 
 SELECT viewmig.prepare_initial(replay_schema => 'Replay "R"; DROP', archive_schema => 'Archive A');
-SELECT viewmig.replay_initial(batch_size => 25);
+-- Two background workers share the groups.
+SELECT viewmig.replay_initial(batch_size => 25, workers => 2);
 SELECT groups_total > 1 AS several_groups, groups_done = groups_total AS done FROM viewmig.status;
 INSERT INTO "Event Store"."My Events" ("Stream Id", "Seq No", "Kind", "Payload")
 VALUES ('acct 1', 8, 'Moved', '{"amount": 1000}'), ('acct 31', 1, 'Opened', '{}'), ('acct 31', 2, 'Moved', '{"amount": 5}');

@@ -39,7 +39,9 @@ namespace viewmig::bgw {
 namespace {
 
 using pg::WorkerOutcome;
+using pg::WorkerProgress;
 using pg::WorkerShared;
+using pg::WorkerSlot;
 
 void copy_text(char* dest, std::size_t size, const char* src) { strlcpy(dest, src ? src : "", size); }
 
@@ -59,13 +61,14 @@ bool worker_waits_for_us(pid_t worker_pid) {
     return false;
 }
 
-void report_progress(const WorkerShared* shared, TimestampTz started) {
+void report_progress(WorkerShared* shared, TimestampTz started) {
+    WorkerProgress& w = shared->progress;
     core::ProgressSnapshot p;
-    p.events_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_done));
-    p.events_before = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_before));
-    p.events_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.events_total));
-    p.groups_done = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_done));
-    p.groups_total = pg_atomic_read_u64(const_cast<pg_atomic_uint64*>(&shared->progress.groups_total));
+    p.events_before = pg_atomic_read_u64(&w.events_before);
+    p.events_done = p.events_before + pg_atomic_read_u64(&w.events_done);
+    p.events_total = pg_atomic_read_u64(&w.events_total);
+    p.groups_done = pg_atomic_read_u64(&w.groups_before) + pg_atomic_read_u64(&w.groups_done);
+    p.groups_total = pg_atomic_read_u64(&w.groups_total);
     p.elapsed_s = static_cast<double>(GetCurrentTimestamp() - started) / 1e6;
     if (shared->task == pg::WorkerTask::PrepareCompletion) {
         ereport(NOTICE, (errmsg("viewmig prepare_completion: step %llu of %llu (indexes, CLUSTER, VACUUM ANALYZE)",
@@ -74,7 +77,8 @@ void report_progress(const WorkerShared* shared, TimestampTz started) {
         return;
     }
     const std::string line = core::describe(p);
-    ereport(NOTICE, (errmsg("viewmig %s: %s", task_name(shared->task), line.c_str())));
+    ereport(NOTICE, (errmsg("viewmig %s: %s (%d worker%s)", task_name(shared->task), line.c_str(), shared->nworkers,
+                            shared->nworkers == 1 ? "" : "s")));
 }
 
 // While it waits, the caller reads nothing, yet its statement snapshot would hold back the xmin
@@ -101,9 +105,19 @@ void rejoin_xmin_horizon(bool left) {
     LWLockRelease(ProcArrayLock);
 }
 
-// Waits for the worker to stop; terminates it if this backend is cancelled. Plain C below the
-// PG_TRY: no C++ object with a destructor lives across a longjmp.
-void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* shared) {
+void terminate_all(BackgroundWorkerHandle** handles, int n) {
+    for (int i = 0; i < n; ++i)
+        if (handles[i]) TerminateBackgroundWorker(handles[i]);
+}
+
+WorkerOutcome slot_outcome(const WorkerShared* shared, int i) {
+    return static_cast<WorkerOutcome>(pg_atomic_read_u32(const_cast<pg_atomic_uint32*>(&shared->slots[i].outcome)));
+}
+
+// Waits until every worker has stopped, or one has failed; terminates them all if this backend
+// is cancelled. Plain C below the PG_TRY: no C++ object with a destructor lives across a longjmp.
+void wait_for_workers_unguarded(BackgroundWorkerHandle** handles, WorkerShared* shared) {
+    const int n = shared->nworkers;
     const TimestampTz started = GetCurrentTimestamp();
     const bool left_horizon = leave_xmin_horizon();
     core::ReportClock report_clock(viewmig_progress_interval_ms / 1000.0);  // trivially destructible
@@ -111,31 +125,38 @@ void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* sha
     PG_TRY();
     {
         for (;;) {
-            pid_t pid;
-            const BgwHandleStatus status = GetBackgroundWorkerPid(handle, &pid);
-            if (status == BGWH_STOPPED) break;
-            if (status == BGWH_POSTMASTER_DIED)
-                ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN), errmsg("postmaster died during viewmig.%s()", task_name(shared->task))));
-            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200, PG_WAIT_EXTENSION);
-            ResetLatch(MyLatch);
-            CHECK_FOR_INTERRUPTS();
             const TimestampTz now = GetCurrentTimestamp();
-            if (status == BGWH_STARTED && now >= next_lock_check) {
-                next_lock_check = TimestampTzPlusMilliseconds(now, 1000);
-                if (worker_waits_for_us(pid))
+            const bool check_locks = now >= next_lock_check;
+            if (check_locks) next_lock_check = TimestampTzPlusMilliseconds(now, 1000);
+            int running = 0;
+            bool failed = false;
+            for (int i = 0; i < n; ++i) {
+                failed = failed || slot_outcome(shared, i) == WorkerOutcome::Failed;
+                pid_t pid;
+                const BgwHandleStatus status = GetBackgroundWorkerPid(handles[i], &pid);
+                if (status == BGWH_STOPPED) continue;
+                if (status == BGWH_POSTMASTER_DIED)
+                    ereport(ERROR, (errcode(ERRCODE_ADMIN_SHUTDOWN),
+                                    errmsg("postmaster died during viewmig.%s()", task_name(shared->task))));
+                ++running;
+                if (status == BGWH_STARTED && check_locks && worker_waits_for_us(pid))
                     ereport(ERROR, (errcode(ERRCODE_LOCK_NOT_AVAILABLE),
                                     errmsg("the viewmig worker waits for a lock held by this transaction"),
-                                    errdetail("viewmig.%s() runs in a background worker, which can not share this transaction's locks.",
+                                    errdetail("viewmig.%s() runs in background workers, which can not share this transaction's locks.",
                                               task_name(shared->task)),
                                     errhint("Call viewmig.%s() outside an explicit transaction block, or COMMIT first.",
                                             task_name(shared->task))));
             }
-            if (report_clock.due(static_cast<double>(now - started) / 1e6)) report_progress(shared, started);
+            if (failed || running == 0) break;
+            (void)WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 200, PG_WAIT_EXTENSION);
+            ResetLatch(MyLatch);
+            CHECK_FOR_INTERRUPTS();
+            if (report_clock.due(static_cast<double>(GetCurrentTimestamp() - started) / 1e6)) report_progress(shared, started);
         }
     }
     PG_CATCH();
     {
-        TerminateBackgroundWorker(handle);
+        terminate_all(handles, n);
         rejoin_xmin_horizon(left_horizon);
         PG_RE_THROW();
     }
@@ -144,15 +165,14 @@ void wait_for_worker_unguarded(BackgroundWorkerHandle* handle, WorkerShared* sha
 }
 
 void start_and_wait_unguarded(WorkerShared* input, uint64* result) {
-    dsm_segment* seg = dsm_create(sizeof(WorkerShared), 0);
+    const int n = input->nworkers;
+    dsm_segment* seg = dsm_create(WorkerShared::size_for(n), 0);
     auto* shared = static_cast<WorkerShared*>(dsm_segment_address(seg));
-    memcpy(shared, input, sizeof(WorkerShared));
-    pg_atomic_init_u64(&shared->progress.events_done, 0);
-    pg_atomic_init_u64(&shared->progress.events_before, 0);
-    pg_atomic_init_u64(&shared->progress.events_total, 0);
-    pg_atomic_init_u64(&shared->progress.groups_done, 0);
-    pg_atomic_init_u64(&shared->progress.groups_total, 0);
-    pg_atomic_init_u32(&shared->outcome, static_cast<uint32>(WorkerOutcome::Running));
+    memcpy(shared, input, offsetof(WorkerShared, slots));
+    for (int i = 0; i < n; ++i) {
+        memset(&shared->slots[i], 0, sizeof(WorkerSlot));
+        pg_atomic_init_u32(&shared->slots[i].outcome, static_cast<uint32>(WorkerOutcome::Running));
+    }
 
     BackgroundWorker worker;
     memset(&worker, 0, sizeof worker);
@@ -161,51 +181,66 @@ void start_and_wait_unguarded(WorkerShared* input, uint64* result) {
     worker.bgw_restart_time = BGW_NEVER_RESTART;
     snprintf(worker.bgw_library_name, BGW_MAXLEN, "viewmig");
     snprintf(worker.bgw_function_name, BGW_MAXLEN, "viewmig_replay_worker_main");
-    snprintf(worker.bgw_name, BGW_MAXLEN, "viewmig %s for replay %lld (pid %d)", task_name(shared->task),
-             static_cast<long long>(shared->replay_id), MyProcPid);
     snprintf(worker.bgw_type, BGW_MAXLEN, "viewmig worker");
     worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
     worker.bgw_notify_pid = MyProcPid;
 
-    BackgroundWorkerHandle* handle;
-    if (!RegisterDynamicBackgroundWorker(&worker, &handle))
-        ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
-                        errmsg("could not start a viewmig background worker"),
-                        errdetail("All max_worker_processes (%d) background worker slots are in use.", max_worker_processes),
-                        errhint("Raise max_worker_processes (needs a restart), or wait for other background workers to finish.")));
-    wait_for_worker_unguarded(handle, shared);
-
-    const auto outcome = static_cast<WorkerOutcome>(pg_atomic_read_u32(&shared->outcome));
-    if (outcome == WorkerOutcome::Succeeded) {
-        *result = shared->result;
-        dsm_detach(seg);
-        return;
+    auto** handles = static_cast<BackgroundWorkerHandle**>(palloc0(sizeof(BackgroundWorkerHandle*) * n));
+    for (int i = 0; i < n; ++i) {
+        snprintf(worker.bgw_name, BGW_MAXLEN, "viewmig %s for replay %lld, worker %d of %d (pid %d)",
+                 task_name(shared->task), static_cast<long long>(shared->replay_id), i + 1, n, MyProcPid);
+        memcpy(worker.bgw_extra, &i, sizeof i);
+        if (!RegisterDynamicBackgroundWorker(&worker, &handles[i])) {
+            terminate_all(handles, i);
+            ereport(ERROR, (errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+                            errmsg("could not start viewmig background worker %d of %d", i + 1, n),
+                            errdetail("All max_worker_processes (%d) background worker slots are in use.", max_worker_processes),
+                            errhint("Use fewer workers, raise max_worker_processes (needs a restart), or wait for other "
+                                    "background workers to finish.")));
+        }
     }
-    if (outcome == WorkerOutcome::Failed)
-        ereport(ERROR, (errcode(shared->sqlstate), errmsg_internal("%s", shared->message),
-                        shared->detail[0] ? errdetail_internal("%s", shared->detail) : 0,
-                        shared->hint[0] ? errhint("%s", shared->hint) : 0,
-                        errcontext("%s%sviewmig background worker running %s", shared->context,
-                                   shared->context[0] ? "\n" : "", task_name(shared->task))));
-    ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
-                    errmsg("the viewmig background worker for %s() exited without a result", task_name(shared->task)),
-                    errhint("See the server log. Work committed so far is kept: call viewmig.%s() again to resume.",
-                            task_name(shared->task))));
+    wait_for_workers_unguarded(handles, shared);
+
+    for (int i = 0; i < n; ++i) {
+        if (slot_outcome(shared, i) != WorkerOutcome::Failed) continue;
+        terminate_all(handles, n);  // the others stop at their next interrupt check; committed groups stay
+        const WorkerSlot* slot = &shared->slots[i];
+        ereport(ERROR, (errcode(slot->sqlstate), errmsg_internal("%s", slot->message),
+                        slot->detail[0] ? errdetail_internal("%s", slot->detail) : 0,
+                        slot->hint[0] ? errhint("%s", slot->hint) : 0,
+                        errcontext("%s%sviewmig background worker %d of %d running %s", slot->context,
+                                   slot->context[0] ? "\n" : "", i + 1, n, task_name(shared->task))));
+    }
+    uint64 total = 0;
+    for (int i = 0; i < n; ++i) {
+        if (slot_outcome(shared, i) != WorkerOutcome::Succeeded)
+            ereport(ERROR, (errcode(ERRCODE_INTERNAL_ERROR),
+                            errmsg("viewmig background worker %d of %d for %s() exited without a result", i + 1, n,
+                                   task_name(shared->task)),
+                            errhint("See the server log. Work committed so far is kept: call viewmig.%s() again to resume.",
+                                    task_name(shared->task))));
+        total += shared->slots[i].result;
+    }
+    *result = total;
+    if (const uint64 retries = pg_atomic_read_u64(&shared->progress.retries))
+        ereport(NOTICE, (errmsg("viewmig %s: %llu batches were replayed again after lock conflicts between workers",
+                                task_name(shared->task), static_cast<unsigned long long>(retries))));
+    dsm_detach(seg);
 }
 
 // Worker side: records the current error in shared memory and in the replay's last_error.
-void record_failure_unguarded(WorkerShared* shared) {
+void record_failure_unguarded(WorkerShared* shared, WorkerSlot* slot) {
     MemoryContextSwitchTo(TopMemoryContext);
     ErrorData* edata = CopyErrorData();
-    shared->sqlstate = edata->sqlerrcode;
-    copy_text(shared->message, sizeof shared->message, edata->message);
-    copy_text(shared->detail, sizeof shared->detail, edata->detail);
-    copy_text(shared->hint, sizeof shared->hint, edata->hint);
-    copy_text(shared->context, sizeof shared->context, edata->context);
+    slot->sqlstate = edata->sqlerrcode;
+    copy_text(slot->message, sizeof slot->message, edata->message);
+    copy_text(slot->detail, sizeof slot->detail, edata->detail);
+    copy_text(slot->hint, sizeof slot->hint, edata->hint);
+    copy_text(slot->context, sizeof slot->context, edata->context);
     EmitErrorReport();
     FlushErrorState();
     AbortOutOfAnyTransaction();
-    pg_atomic_write_u32(&shared->outcome, static_cast<uint32>(WorkerOutcome::Failed));
+    pg_atomic_write_u32(&slot->outcome, static_cast<uint32>(WorkerOutcome::Failed));
 
     // Best effort: keep the error visible in viewmig.status.
     PG_TRY();
@@ -252,12 +287,22 @@ uint64_t run_task(WorkerShared& shared) {
 
 }  // namespace
 
-uint64_t run_in_worker(pg::WorkerTask task, int64_t replay_id, int32_t batch_size) {
+uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_size, int nworkers,
+                        const StartingProgress& progress) {
+    if (nworkers < 1) throw std::invalid_argument("nworkers must be positive");
     WorkerShared input;
     memset(&input, 0, sizeof input);
     input.task = task;
     input.replay_id = replay_id;
     input.batch_size = batch_size;
+    input.nworkers = nworkers;
+    pg_atomic_init_u64(&input.progress.events_before, progress.events_done);
+    pg_atomic_init_u64(&input.progress.events_done, 0);
+    pg_atomic_init_u64(&input.progress.events_total, progress.events_total);
+    pg_atomic_init_u64(&input.progress.groups_before, progress.groups_done);
+    pg_atomic_init_u64(&input.progress.groups_done, 0);
+    pg_atomic_init_u64(&input.progress.groups_total, progress.groups_total);
+    pg_atomic_init_u64(&input.progress.retries, 0);
     const std::string path = pg::current_search_path();
     if (path.size() >= sizeof input.search_path)
         throw pg::UserError(ERRCODE_NAME_TOO_LONG, "search_path is too long for a viewmig worker");
@@ -284,6 +329,10 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
         ereport(ERROR, (errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
                         errmsg("viewmig worker could not attach to its shared memory; the caller is gone")));
     auto* shared = static_cast<pg::WorkerShared*>(dsm_segment_address(seg));
+    int index;
+    memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof index);
+    if (index < 0 || index >= shared->nworkers) ereport(ERROR, (errmsg("viewmig worker: bad worker index %d", index)));
+    pg::WorkerSlot* slot = &shared->slots[index];
     BackgroundWorkerInitializeConnectionByOid(shared->database, shared->role, 0);
     pgstat_report_appname("viewmig worker");
     // A group's rows and its checkpoint commit together, so losing the last commits in a crash
@@ -294,12 +343,12 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
 
     PG_TRY();
     {
-        shared->result = pg::sql_entry([&] { return bgw::run_task(*shared); });
-        pg_atomic_write_u32(&shared->outcome, static_cast<uint32>(pg::WorkerOutcome::Succeeded));
+        slot->result = pg::sql_entry([&] { return bgw::run_task(*shared); });
+        pg_atomic_write_u32(&slot->outcome, static_cast<uint32>(pg::WorkerOutcome::Succeeded));
     }
     PG_CATCH();
     {
-        bgw::record_failure_unguarded(shared);
+        bgw::record_failure_unguarded(shared, slot);
     }
     PG_END_TRY();
     dsm_detach(seg);

@@ -1,4 +1,4 @@
-// Runs a replay step in a dynamic background worker while the calling backend waits: the worker
+// Runs a replay step in dynamic background workers while the calling backend waits: the worker
 // can commit per batch (a SQL function can not), the caller shows progress as NOTICEs, relays the
 // worker's ERROR as its own, and stops the worker when it is itself cancelled. Dynamic workers
 // need no shared_preload_libraries, only a free max_worker_processes slot.
@@ -10,8 +10,16 @@
 
 namespace viewmig::bgw {
 
-// Starts the worker as the current user in the current database and waits for it.
-uint64_t run_in_worker(pg::WorkerTask task, int64_t replay_id, int32_t batch_size);
+// What earlier calls committed, so progress NOTICEs count from there (zeros when unknown).
+struct StartingProgress {
+    uint64_t events_done = 0, events_total = 0, groups_done = 0, groups_total = 0;
+};
+
+// Starts `nworkers` workers as the current user in the current database and waits for all of
+// them; the first worker ERROR stops the others and is raised as this backend's ERROR. Returns
+// the sum of the workers' results.
+uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_size, int nworkers,
+                        const StartingProgress& progress = {});
 
 }  // namespace viewmig::bgw
 

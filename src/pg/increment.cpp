@@ -21,7 +21,7 @@ IncrementResult replay_increment_now(const Replay& replay, const EventStore& es,
     if (result.new_bound > lower) {
         const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
         const ReplayTarget target = ReplayTarget::for_projectors(projectors, replay.replay_schema, current_search_path());
-        result.events = replay_range(es, target, {std::nullopt, std::nullopt, lower, result.new_bound});
+        result.events = replay_range(es, target, {std::nullopt, std::nullopt, lower, result.new_bound}).events;
     } else {
         result.new_bound = lower;
     }
@@ -41,6 +41,7 @@ PG_FUNCTION_INFO_V1(viewmig_replay_increment);
 PGDLLEXPORT Datum viewmig_replay_increment(PG_FUNCTION_ARGS) {
     return sql_entry([&]() -> Datum {
         resolve_batch_size(fcinfo);
+        resolve_workers(fcinfo, false);
         spi_connect();
         lock_replay_steps("replay_increment");
         const Replay replay = *require_step(core::ReplayStep::ReplayIncrement);

@@ -13,6 +13,8 @@
 #include "pg/transaction_control.hpp"
 #include "pg/worker_tasks.hpp"
 
+#include <algorithm>
+
 extern "C" {
 #include "utils/errcodes.h"
 }
@@ -24,7 +26,7 @@ constexpr double kWantedSampleRows = 100000;
 
 struct PendingGroup {
     int group_no;
-    std::optional<std::string> lower, upper;
+    std::optional<std::string> lower, upper, resume_after;
 };
 
 // Sets the replay's snapshot bound and its groups; runs in the worker's first transaction.
@@ -67,10 +69,36 @@ void plan_initial_replay(const Replay& replay, const EventStore& es, int batch_s
         {int8_param(replay.id), int8_param(bound), int4_param(batch_size), int8_param(static_cast<int64_t>(total))});
 }
 
+// Takes the next group no other worker holds; its row lock lasts until this transaction ends.
+std::optional<PendingGroup> claim_next_group(int64_t replay_id) {
+    QueryResult r = spi_run_as_owner(
+        "SELECT group_no, lower_bound, upper_bound, resume_after FROM viewmig.replay_groups "
+        "WHERE replay_id = $1 AND NOT done ORDER BY group_no LIMIT 1 FOR UPDATE SKIP LOCKED",
+        {int8_param(replay_id)});
+    if (r.rows.empty()) return std::nullopt;
+    return PendingGroup{static_cast<int>(to_int8(r.rows[0][0])), r.rows[0][1], r.rows[0][2], r.rows[0][3]};
+}
+
+bool is_retryable(const PgError& e) {
+    const int code = e.edata()->sqlerrcode;
+    return code == ERRCODE_T_R_DEADLOCK_DETECTED || code == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+           code == ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
+constexpr int kBatchAttempts = 50;
+// With several workers, shared rows (an author's counter updated from many groups) are locked by
+// whichever transaction touched them last: short transactions keep the waits and deadlocks rare,
+// and a short lock_timeout turns a deadlock into a quick retry instead of a deadlock_timeout wait.
+constexpr int32_t kParallelBatchEvents = 500;
+constexpr const char* kParallelLockTimeout = "200ms";
+
 }  // namespace
 
 uint64_t run_initial_replay_task(WorkerShared& shared) {
+    // Every worker runs this; the first to get the lock plans the groups, the others then find
+    // them planned.
     worker_begin("viewmig replay_initial: planning");
+    spi_run("SELECT pg_advisory_xact_lock(30317, 2)");
     Replay replay = load_replay(shared.replay_id);
     if (replay.state != core::ReplayState::Prepared && replay.state != core::ReplayState::ReplayingInitial)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "replay " + std::to_string(replay.id) +
@@ -82,42 +110,60 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     }
     const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
     const ReplayTarget target = ReplayTarget::for_projectors(projectors, replay.replay_schema, shared.search_path);
-
-    QueryResult groups = spi_run(
-        "SELECT group_no, lower_bound, upper_bound, done FROM viewmig.replay_groups WHERE replay_id = $1 ORDER BY group_no",
-        {int8_param(replay.id)});
-    std::vector<PendingGroup> pending;
-    uint64 done = 0;
-    for (const Row& g : groups.rows) {
-        if (to_bool(g[3])) ++done;
-        else pending.push_back({static_cast<int>(to_int8(g[0])), g[1], g[2]});
-    }
-    pg_atomic_write_u64(&shared.progress.groups_total, groups.rows.size());
-    pg_atomic_write_u64(&shared.progress.groups_done, done);
+    const std::string of_total = "/" + *spi_value("SELECT count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
+                                                  {int8_param(replay.id)});
+    pg_atomic_write_u64(&shared.progress.groups_total, std::stoull(of_total.substr(1)));
     pg_atomic_write_u64(&shared.progress.events_total, static_cast<uint64>(replay.events_total.value_or(0)));
-    pg_atomic_write_u64(&shared.progress.events_done, static_cast<uint64>(replay.events_done));
-    pg_atomic_write_u64(&shared.progress.events_before, static_cast<uint64>(replay.events_done));
+    if (shared.nworkers > 1)
+        spi_run("SELECT set_config('lock_timeout', $1, false)", {text_param(std::string(kParallelLockTimeout))});
     worker_commit();
 
+    // One transaction per batch: claim a group (or the rest of one), replay up to batch_size
+    // events of it, whole aggregates only, and commit them with the group's new resume point.
+    const uint64_t batch = static_cast<uint64_t>(replay.batch_size.value_or(shared.batch_size));
+    const uint64_t batch_events = shared.nworkers > 1 ? std::min<uint64_t>(batch, kParallelBatchEvents) : batch;
     uint64_t replayed = 0;
-    const std::string of_total = "/" + std::to_string(groups.rows.size());
-    for (const PendingGroup& g : pending) {
-        worker_begin("viewmig replay_initial: group " + std::to_string(g.group_no + 1) + of_total);
-        const uint64_t n = replay_range(es, target, {g.lower, g.upper, std::nullopt, *replay.initial_bound});
-        spi_run_as_owner("UPDATE viewmig.replay_groups SET done = true, events_done = $3, finished_at = clock_timestamp() "
-                         "WHERE replay_id = $1 AND group_no = $2",
-                         {int8_param(replay.id), int4_param(g.group_no), int8_param(static_cast<int64_t>(n))});
-        spi_run_as_owner("UPDATE viewmig.replays SET events_done = events_done + $2, updated_at = clock_timestamp() WHERE id = $1",
-                         {int8_param(replay.id), int8_param(static_cast<int64_t>(n))});
-        worker_commit();
-        replayed += n;
-        pg_atomic_fetch_add_u64(&shared.progress.events_done, n);
-        pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
+    for (int attempt = 1;;) {
+        worker_begin("viewmig replay_initial: claiming a group");
+        try {
+            const std::optional<PendingGroup> g = claim_next_group(replay.id);
+            if (!g) {
+                worker_commit();
+                break;
+            }
+            report_activity("viewmig replay_initial: group " + std::to_string(g->group_no + 1) + of_total);
+            EventRange range{g->resume_after ? g->resume_after : g->lower, g->upper, std::nullopt, *replay.initial_bound};
+            range.lower_exclusive = g->resume_after.has_value();
+            range.stop_after = batch_events;
+            const ReplayedRange r = replay_range(es, target, range);
+            spi_run_as_owner("UPDATE viewmig.replay_groups SET done = $3, events_done = events_done + $4, "
+                             "resume_after = coalesce($5, resume_after), "
+                             "finished_at = CASE WHEN $3 THEN clock_timestamp() END WHERE replay_id = $1 AND group_no = $2",
+                             {int8_param(replay.id), int4_param(g->group_no), bool_param(r.complete),
+                              int8_param(static_cast<int64_t>(r.events)), text_param(r.last_aggregate)});
+            worker_commit();
+            replayed += r.events;
+            attempt = 1;
+            pg_atomic_fetch_add_u64(&shared.progress.events_done, r.events);
+            if (r.complete) pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
+        } catch (const PgError& e) {
+            // Parallel workers may update the same rows in different orders; a deadlock victim
+            // rolls its batch back and replays it again.
+            if (!is_retryable(e) || attempt >= kBatchAttempts) throw;
+            ereport(DEBUG1, (errmsg("viewmig replay_initial: retrying a batch after: %s", e.what())));
+            worker_abort();
+            pg_atomic_fetch_add_u64(&shared.progress.retries, 1);
+            pg_call([&] { pg_usleep(1000L * (attempt * 10 + random() % 20)); });  // let the other side finish
+            ++attempt;
+        }
     }
 
+    // The last worker to finish (no group left, none held by another) closes the initial replay.
     worker_begin("viewmig replay_initial: finishing");
+    spi_run_as_owner("SELECT 1 FROM viewmig.replays WHERE id = $1 FOR UPDATE", {int8_param(replay.id)});
     spi_run_as_owner("UPDATE viewmig.replays SET state = 'replayed', replayed_bound = initial_bound, last_error = NULL, "
-                     "updated_at = now() WHERE id = $1",
+                     "updated_at = now() WHERE id = $1 AND state = 'replaying_initial' "
+                     "AND NOT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND NOT done)",
                      {int8_param(replay.id)});
     worker_commit();
     return replayed;
@@ -133,12 +179,22 @@ PG_FUNCTION_INFO_V1(viewmig_replay_initial);
 PGDLLEXPORT Datum viewmig_replay_initial(PG_FUNCTION_ARGS) {
     return sql_entry([&]() -> Datum {
         const int32_t batch_size = resolve_batch_size(fcinfo);
+        const int workers = resolve_workers(fcinfo, true);
         spi_connect();
         lock_replay_steps("replay_initial");
-        // No row lock here: the worker updates the replay row while this backend waits.
+        // No row lock here: the workers update the replay row while this backend waits.
         const Replay replay = *require_step(core::ReplayStep::ReplayInitial, false);
+        // What earlier, interrupted calls committed, so that progress counts on from there.
+        const Row before = spi_run("SELECT coalesce(sum(events_done), 0), count(*) FILTER (WHERE done), "
+                                   "count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
+                                   {int8_param(replay.id)}).rows.at(0);
+        bgw::StartingProgress progress;
+        progress.events_done = static_cast<uint64_t>(to_int8(before[0]));
+        progress.groups_done = static_cast<uint64_t>(to_int8(before[1]));
+        progress.groups_total = static_cast<uint64_t>(to_int8(before[2]));
+        progress.events_total = static_cast<uint64_t>(replay.events_total.value_or(0));
         spi_finish();
-        const uint64_t events = bgw::run_in_worker(WorkerTask::ReplayInitial, replay.id, batch_size);
+        const uint64_t events = bgw::run_in_workers(WorkerTask::ReplayInitial, replay.id, batch_size, workers, progress);
         PG_RETURN_INT64(static_cast<int64_t>(events));
     });
 }

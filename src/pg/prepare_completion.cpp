@@ -82,7 +82,7 @@ PGDLLEXPORT Datum viewmig_prepare_completion(PG_FUNCTION_ARGS) {
         lock_replay_steps("prepare_completion");
         const Replay replay = *require_step(core::ReplayStep::PrepareCompletion, false);
         spi_finish();
-        bgw::run_in_worker(WorkerTask::PrepareCompletion, replay.id, 0);
+        bgw::run_in_workers(WorkerTask::PrepareCompletion, replay.id, 0, 1);
         PG_RETURN_VOID();
     });
 }

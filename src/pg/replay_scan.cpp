@@ -51,12 +51,21 @@ struct ScanContext {
     const Oid* handler_oids;
     const char* const* projector_names;
     const core::EventRouter* router;
+    uint64 stop_after;
     // Current event, for the error context.
     HeapTuple current_tuple;
     TupleDesc current_desc;
     int current_projector;
+    // Results.
     uint64 events;
+    bool stopped_early;
+    char* last_aggregate;  // palloc'd in the caller's memory context
 };
+
+bool same_text(const text* a, const text* b) {
+    return VARSIZE_ANY_EXHDR(a) == VARSIZE_ANY_EXHDR(b) &&
+           memcmp(VARDATA_ANY(a), VARDATA_ANY(b), VARSIZE_ANY_EXHDR(a)) == 0;
+}
 
 void event_error_context(void* arg) {
     auto* ctx = static_cast<ScanContext*>(arg);
@@ -91,15 +100,31 @@ void scan_range_unguarded(ScanContext* ctx) {
     // Not read-only: the cursor takes a fresh snapshot (in READ COMMITTED), so it sees every
     // transaction that finished before the caller computed its bound or took its locks.
     Portal portal = SPI_cursor_open_with_args(nullptr, ctx->sql, ctx->nparams, ctx->param_types, ctx->param_values,
-                                              ctx->param_nulls, false, CURSOR_OPT_NO_SCROLL);
+                                              ctx->param_nulls, false,
+                                              // A scan that stops early wants an ordered index scan,
+                                              // not a sort of the whole range.
+                                              CURSOR_OPT_NO_SCROLL | (ctx->stop_after ? CURSOR_OPT_FAST_PLAN : 0));
     LOCAL_FCINFO(fcinfo, 1);
-    for (;;) {
+    text* previous_aggregate = nullptr;  // in scan_cxt
+    bool stop = false;
+    while (!stop) {
         SPI_cursor_fetch(portal, true, kFetchChunk);
         SPITupleTable* table = SPI_tuptable;
         const uint64 n = SPI_processed;
         for (uint64 r = 0; r < n; ++r) {
             CHECK_FOR_INTERRUPTS();
             HeapTuple tuple = table->vals[r];
+            bool agg_null;
+            text* aggregate = DatumGetTextPP(SPI_getbinval(tuple, table->tupdesc, 2, &agg_null));
+            if (!previous_aggregate || !same_text(previous_aggregate, aggregate)) {
+                if (ctx->stop_after > 0 && ctx->events >= ctx->stop_after) {
+                    stop = ctx->stopped_early = true;
+                    break;
+                }
+                if (previous_aggregate) pfree(previous_aggregate);
+                previous_aggregate = static_cast<text*>(palloc(VARSIZE_ANY(aggregate)));
+                memcpy(previous_aggregate, aggregate, VARSIZE_ANY(aggregate));
+            }
             ctx->current_tuple = tuple;
             ctx->current_desc = table->tupdesc;
             ctx->current_projector = -1;
@@ -129,6 +154,7 @@ void scan_range_unguarded(ScanContext* ctx) {
         if (n == 0) break;
     }
     SPI_cursor_close(portal);
+    if (previous_aggregate) ctx->last_aggregate = MemoryContextStrdup(old_cxt, text_to_cstring(previous_aggregate));
 
     error_context_stack = callback.previous;
     AtEOXact_GUC(true, guc_level);
@@ -138,7 +164,7 @@ void scan_range_unguarded(ScanContext* ctx) {
 
 }  // namespace
 
-uint64_t replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range) {
+ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range) {
     const std::string agg = "e." + quote_ident(es.aggregate_id_column);
     std::string sql = "SELECT e, " + agg + "::text, e." + quote_ident(es.sequence_number_column) + "::int8, e." +
                       quote_ident(es.event_type_column) + "::text FROM " + es.qualified() + " e WHERE ";
@@ -155,7 +181,8 @@ uint64_t replay_range(const EventStore& es, const ReplayTarget& target, const Ev
                (es.xact_id_type == "xid8" ? "(" + add(int8_param(*range.xact_lower)) + "::text::xid8)"
                                           : add(int8_param(*range.xact_lower)));
     if (range.aggregate_lower)
-        sql += " AND " + agg + " >= CAST(" + add(text_param(range.aggregate_lower)) + " AS " + es.aggregate_id_type + ")";
+        sql += " AND " + agg + (range.lower_exclusive ? " > CAST(" : " >= CAST(") + add(text_param(range.aggregate_lower)) +
+               " AS " + es.aggregate_id_type + ")";
     if (range.aggregate_upper)
         sql += " AND " + agg + " < CAST(" + add(text_param(range.aggregate_upper)) + " AS " + es.aggregate_id_type + ")";
     if (auto types = target.router.type_filter())
@@ -173,13 +200,17 @@ uint64_t replay_range(const EventStore& es, const ReplayTarget& target, const Ev
     std::string nulls(n, ' ');
     ScanContext ctx{sql.c_str(), n, types.data(), values.data(), nulls.c_str(), search_path.c_str(),
                     static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), &target.router,
-                    nullptr, nullptr, -1, 0};
+                    range.stop_after, nullptr, nullptr, -1, 0, false, nullptr};
     const SqlParam* param_ptr = params.data();
     pg_call([&] {
         bind_params_unguarded(param_ptr, n, ctx.param_types, ctx.param_values, const_cast<char*>(ctx.param_nulls));
         scan_range_unguarded(&ctx);
     });
-    return ctx.events;
+    ReplayedRange result;
+    result.events = ctx.events;
+    result.complete = !ctx.stopped_early;
+    if (ctx.last_aggregate) result.last_aggregate = std::string(ctx.last_aggregate);
+    return result;
 }
 
 }  // namespace viewmig::pg

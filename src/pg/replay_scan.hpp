@@ -26,18 +26,27 @@ struct ReplayTarget {
                                        std::string base_search_path);
 };
 
-// Events with lower <= aggregate_id < upper (open where absent) and
-// xact_lower <= xact_id < xact_upper (no lower bound where absent).
+// Events with lower <= aggregate_id < upper (lower < aggregate_id when lower_exclusive; open where
+// absent) and xact_lower <= xact_id < xact_upper (no lower bound where absent).
 struct EventRange {
     std::optional<std::string> aggregate_lower, aggregate_upper;
     std::optional<int64_t> xact_lower;
     int64_t xact_upper = 0;
+    bool lower_exclusive = false;
+    // Stop at the first aggregate boundary after this many events (0: read the whole range).
+    uint64_t stop_after = 0;
 };
 
-// Replays the range into the target; returns the number of events read. Runs in the current
-// transaction (the caller decides when to commit). A handler ERROR propagates as PgError with
-// the event's aggregate_id, sequence_number and event_type in its context.
-uint64_t replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range);
+struct ReplayedRange {
+    uint64_t events = 0;
+    std::optional<std::string> last_aggregate;  // the last aggregate replayed, whole
+    bool complete = true;                       // false when stop_after ended the scan early
+};
+
+// Replays the range into the target. Runs in the current transaction (the caller decides when to
+// commit). A handler ERROR propagates as PgError with the event's aggregate_id, sequence_number
+// and event_type in its context.
+ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range);
 
 // The current session's search_path setting.
 std::string current_search_path();

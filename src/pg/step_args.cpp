@@ -4,6 +4,10 @@
 
 #include "pg/guard.hpp"
 
+extern "C" {
+#include "miscadmin.h"
+}
+
 #include <string>
 
 extern "C" {
@@ -18,11 +22,24 @@ int32_t resolve_batch_size(FunctionCallInfo fcinfo) {
     if (batch_size <= 0)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "batch_size must be positive, not " + std::to_string(batch_size))
             .hint("Pass NULL to use viewmig.batch_size (" + std::to_string(viewmig_batch_size) + ").");
-    if (!PG_ARGISNULL(1) && PG_GETARG_INT32(1) != 1)
-        throw UserError(ERRCODE_FEATURE_NOT_SUPPORTED, "workers => " + std::to_string(PG_GETARG_INT32(1)) + " is not supported yet")
-            .detail("This version replays with one background worker.")
-            .hint("Pass workers => 1 or NULL.");
     return batch_size;
+}
+
+int resolve_workers(FunctionCallInfo fcinfo, bool parallel) {
+    if (PG_ARGISNULL(1)) return 1;
+    const int workers = PG_GETARG_INT32(1);
+    if (workers < 1)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "workers must be at least 1, not " + std::to_string(workers));
+    if (!parallel && workers != 1)
+        throw UserError(ERRCODE_FEATURE_NOT_SUPPORTED, "viewmig.replay_increment() runs in the calling transaction, with no workers")
+            .detail("An increment commits or rolls back with its caller, so it can not be split over workers.")
+            .hint("Pass workers => 1 or NULL.");
+    if (workers > max_worker_processes)
+        throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "workers => " + std::to_string(workers) +
+                                                             " is more than max_worker_processes")
+            .detail("max_worker_processes is " + std::to_string(max_worker_processes) + ".")
+            .hint("Use fewer workers, or raise max_worker_processes (needs a restart).");
+    return workers;
 }
 
 }  // namespace viewmig::pg

@@ -39,6 +39,18 @@ void worker_commit() {
     });
 }
 
+void report_activity(const std::string& activity) {
+    const char* text = activity.c_str();
+    pg_call([&] { pgstat_report_activity(STATE_RUNNING, text); });
+}
+
+void worker_abort() {
+    pg_call([] {
+        AbortCurrentTransaction();
+        pgstat_report_activity(STATE_IDLE, nullptr);
+    });
+}
+
 void execute_top_level(const std::string& sql) {
     const char* text = sql.c_str();
     pg_call([&] {

@@ -11,6 +11,10 @@ namespace viewmig::pg {
 void worker_begin(const std::string& activity);
 // Closes SPI, pops the snapshot and commits.
 void worker_commit();
+// What pg_stat_activity shows for this worker.
+void report_activity(const std::string& activity);
+// Rolls back the current transaction after an error was caught (as PgError) in it.
+void worker_abort();
 // Runs one statement as a top-level command in its own transaction (no transaction may be open),
 // the way a client's simple query would, so VACUUM and CREATE INDEX CONCURRENTLY work.
 void execute_top_level(const std::string& sql);

@@ -1,6 +1,7 @@
-// The dynamic shared memory a caller shares with the background worker that runs one replay
-// step for it: the step's inputs, live progress counters for the caller's NOTICEs, and the
-// outcome (result, or the worker's ERROR fields, relayed by the caller as its own ERROR).
+// The dynamic shared memory a caller shares with the background workers that run one replay
+// step for it: the step's inputs, live progress counters for the caller's NOTICEs (shared by all
+// workers), and one outcome slot per worker (result, or the worker's ERROR fields, relayed by the
+// caller as its own ERROR).
 #pragma once
 
 #include "pg/pg_headers.hpp"
@@ -14,12 +15,26 @@ namespace viewmig::pg {
 enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2 };
 enum class WorkerOutcome : int32 { Running = 0, Succeeded = 1, Failed = 2 };
 
+// The caller sets the *_before counters (work committed by earlier calls) before the workers
+// start; workers only add to *_done (this call's work) and set the totals once known.
 struct WorkerProgress {
+    pg_atomic_uint64 events_before;
     pg_atomic_uint64 events_done;
-    pg_atomic_uint64 events_before;  // done by earlier calls (resume)
     pg_atomic_uint64 events_total;
+    pg_atomic_uint64 groups_before;
     pg_atomic_uint64 groups_done;
     pg_atomic_uint64 groups_total;
+    pg_atomic_uint64 retries;  // batches rolled back after a lock conflict between workers
+};
+
+struct WorkerSlot {
+    pg_atomic_uint32 outcome;
+    uint64 result;
+    int sqlstate;
+    char message[1024];
+    char detail[1024];
+    char hint[1024];
+    char context[4096];
 };
 
 struct WorkerShared {
@@ -32,14 +47,11 @@ struct WorkerShared {
     char search_path[1024];
     // progress
     WorkerProgress progress;
-    // outcome
-    pg_atomic_uint32 outcome;
-    uint64 result;
-    int sqlstate;
-    char message[1024];
-    char detail[1024];
-    char hint[1024];
-    char context[4096];
+    // outcomes: slots[0 .. nworkers - 1], allocated past the end of the struct
+    int32 nworkers;
+    WorkerSlot slots[1];
+
+    static Size size_for(int nworkers) { return offsetof(WorkerShared, slots) + sizeof(WorkerSlot) * nworkers; }
 };
 
 }  // namespace viewmig::pg

@@ -56,7 +56,7 @@ CREATE TABLE viewmig.replays (
     initial_bound     bigint,   -- events with xact_id below this were replayed by replay_initial
     replayed_bound    bigint,   -- events with xact_id below this are in the replay tables
     events_total      bigint,   -- estimate, from the group plan
-    events_done       bigint NOT NULL DEFAULT 0,
+    events_done       bigint NOT NULL DEFAULT 0,  -- by increments; the groups count their own
     increments        int NOT NULL DEFAULT 0,
     started_at        timestamptz NOT NULL DEFAULT now(),
     initial_started_at timestamptz,
@@ -68,6 +68,8 @@ CREATE UNIQUE INDEX replays_one_active ON viewmig.replays ((true))
     WHERE state NOT IN ('completed', 'aborted');
 
 -- The initial replay's groups: aggregate_id ranges [lower_bound, upper_bound), NULL = open end.
+-- A group is claimed by one worker at a time; its work commits in batches, each moving
+-- resume_after (the last aggregate fully replayed) on, so a resumed group continues from there.
 CREATE TABLE viewmig.replay_groups (
     replay_id        bigint NOT NULL REFERENCES viewmig.replays ON DELETE CASCADE,
     group_no         int NOT NULL,
@@ -75,7 +77,8 @@ CREATE TABLE viewmig.replay_groups (
     upper_bound      text,
     events_estimate  bigint NOT NULL,
     done             boolean NOT NULL DEFAULT false,
-    events_done      bigint,
+    resume_after     text,
+    events_done      bigint NOT NULL DEFAULT 0,
     finished_at      timestamptz,
     PRIMARY KEY (replay_id, group_no)
 );
@@ -154,7 +157,7 @@ SELECT r.id,
        r.replay_schema,
        r.archive_schema,
        r.events_total,
-       r.events_done,
+       r.events_done + g.group_events AS events_done,
        g.groups_total,
        g.groups_done,
        r.increments,
@@ -162,16 +165,17 @@ SELECT r.id,
        r.updated_at,
        rate.events_per_s,
        CASE WHEN r.state = 'replaying_initial' AND rate.events_per_s > 0
-            THEN make_interval(secs => greatest(r.events_total - r.events_done, 0) / rate.events_per_s)
+            THEN make_interval(secs => greatest(r.events_total - g.group_events, 0) / rate.events_per_s)
        END AS eta,
        r.last_error
 FROM viewmig.replays r
 LEFT JOIN LATERAL (
     SELECT count(*)::int AS groups_total, count(*) FILTER (WHERE done)::int AS groups_done,
+           coalesce(sum(events_done), 0)::bigint AS group_events,
            max(finished_at) AS last_group_at
     FROM viewmig.replay_groups WHERE replay_id = r.id) g ON true
 LEFT JOIN LATERAL (
-    SELECT round(r.events_done / nullif(extract(epoch FROM coalesce(g.last_group_at, r.updated_at)
+    SELECT round(g.group_events / nullif(extract(epoch FROM coalesce(g.last_group_at, r.updated_at)
                                                   - r.initial_started_at), 0))::bigint AS events_per_s) rate ON true
 ORDER BY r.id DESC;
 GRANT SELECT ON viewmig.status TO PUBLIC;
