@@ -30,7 +30,7 @@ struct PendingGroup {
 };
 
 // Sets the replay's snapshot bound and its groups; runs in the worker's first transaction.
-void plan_initial_replay(const Replay& replay, const EventStore& es, int batch_size, WorkerShared& shared) {
+void plan_initial_replay(const Replay& replay, const EventStore& es, int batch_size) {
     const int64_t bound = to_int8(spi_value("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"));
     double estimated = std::stod(spi_value(
         "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_partition_tree($1::oid::regclass) t "
@@ -105,7 +105,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
                                                                       " is no longer waiting for its initial replay");
     const EventStore es = load_event_store();
     if (replay.state == core::ReplayState::Prepared) {
-        plan_initial_replay(replay, es, shared.batch_size, shared);
+        plan_initial_replay(replay, es, shared.batch_size);
         replay = load_replay(shared.replay_id);
     }
     const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
