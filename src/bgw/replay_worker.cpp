@@ -87,22 +87,25 @@ void report_progress(WorkerShared* shared, TimestampTz started) {
 // to be left out of horizon computations. Only for a statement of its own in READ COMMITTED with no
 // transaction id (no transaction block), where no other snapshot of this backend can need the rows;
 // transaction end clears the flag in any case.
+void set_in_vacuum_flag(bool on) {
+    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
+    if (on)
+        MyProc->statusFlags |= PROC_IN_VACUUM;
+    else
+        MyProc->statusFlags &= ~PROC_IN_VACUUM;
+    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
+    LWLockRelease(ProcArrayLock);
+}
+
 bool leave_xmin_horizon() {
     if (IsTransactionBlock() || IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
         return false;
-    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
-    MyProc->statusFlags |= PROC_IN_VACUUM;
-    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
-    LWLockRelease(ProcArrayLock);
+    set_in_vacuum_flag(true);
     return true;
 }
 
 void rejoin_xmin_horizon(bool left) {
-    if (!left) return;
-    LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
-    MyProc->statusFlags &= ~PROC_IN_VACUUM;
-    ProcGlobal->statusFlags[MyProc->pgxactoff] = MyProc->statusFlags;
-    LWLockRelease(ProcArrayLock);
+    if (left) set_in_vacuum_flag(false);
 }
 
 void terminate_all(BackgroundWorkerHandle** handles, int n) {
@@ -164,11 +167,20 @@ void wait_for_workers_unguarded(BackgroundWorkerHandle** handles, WorkerShared* 
     rejoin_xmin_horizon(left_horizon);
 }
 
-void start_and_wait_unguarded(WorkerShared* input, uint64* result) {
+// `input` holds the plain fields; the atomics are initialised here, in shared memory.
+void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress* start, uint64* result) {
     const int n = input->nworkers;
     dsm_segment* seg = dsm_create(WorkerShared::size_for(n), 0);
     auto* shared = static_cast<WorkerShared*>(dsm_segment_address(seg));
     memcpy(shared, input, offsetof(WorkerShared, slots));
+    WorkerProgress& p = shared->progress;
+    pg_atomic_init_u64(&p.events_before, start->events_done);
+    pg_atomic_init_u64(&p.events_done, 0);
+    pg_atomic_init_u64(&p.events_total, start->events_total);
+    pg_atomic_init_u64(&p.groups_before, start->groups_done);
+    pg_atomic_init_u64(&p.groups_done, 0);
+    pg_atomic_init_u64(&p.groups_total, start->groups_total);
+    pg_atomic_init_u64(&p.retries, 0);
     for (int i = 0; i < n; ++i) {
         memset(&shared->slots[i], 0, sizeof(WorkerSlot));
         pg_atomic_init_u32(&shared->slots[i].outcome, static_cast<uint32>(WorkerOutcome::Running));
@@ -296,23 +308,17 @@ uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_si
     input.replay_id = replay_id;
     input.batch_size = batch_size;
     input.nworkers = nworkers;
-    pg_atomic_init_u64(&input.progress.events_before, progress.events_done);
-    pg_atomic_init_u64(&input.progress.events_done, 0);
-    pg_atomic_init_u64(&input.progress.events_total, progress.events_total);
-    pg_atomic_init_u64(&input.progress.groups_before, progress.groups_done);
-    pg_atomic_init_u64(&input.progress.groups_done, 0);
-    pg_atomic_init_u64(&input.progress.groups_total, progress.groups_total);
-    pg_atomic_init_u64(&input.progress.retries, 0);
     const std::string path = pg::current_search_path();
     if (path.size() >= sizeof input.search_path)
         throw pg::UserError(ERRCODE_NAME_TOO_LONG, "search_path is too long for a viewmig worker");
     copy_text(input.search_path, sizeof input.search_path, path.c_str());
     uint64 result = 0;
     WorkerShared* input_ptr = &input;
+    const StartingProgress* start = &progress;
     pg::pg_call([&] {
         input_ptr->database = MyDatabaseId;
         input_ptr->role = GetUserId();
-        start_and_wait_unguarded(input_ptr, &result);
+        start_and_wait_unguarded(input_ptr, start, &result);
     });
     return result;
 }

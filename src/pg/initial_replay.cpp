@@ -98,7 +98,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     // Every worker runs this; the first to get the lock plans the groups, the others then find
     // them planned.
     worker_begin("viewmig replay_initial: planning");
-    spi_run("SELECT pg_advisory_xact_lock(30317, 2)");
+    lock_group_planning();
     Replay replay = load_replay(shared.replay_id);
     if (replay.state != core::ReplayState::Prepared && replay.state != core::ReplayState::ReplayingInitial)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "replay " + std::to_string(replay.id) +

@@ -39,10 +39,7 @@ void create_our_schema(const std::string& name, const char* purpose) {
 void drop_our_schema(const std::string& name) {
     if (schema_is_ours(name)) {
         // The cascade lists every object it drops; that is expected here, not news for the DBA.
-        auto saved = spi_value("SELECT current_setting('client_min_messages')");
-        spi_run("SELECT set_config('client_min_messages', 'warning', true)");
-        spi_exec("DROP SCHEMA " + quote_ident(name) + " CASCADE");
-        spi_run("SELECT set_config('client_min_messages', $1, true)", {text_param(saved)});
+        spi_run_with_setting("client_min_messages", "warning", "DROP SCHEMA " + quote_ident(name) + " CASCADE");
     }
     spi_run_as_owner("DELETE FROM viewmig.owned_schemas WHERE schema_name = $1 "
                      "OR schema_oid NOT IN (SELECT oid FROM pg_namespace)",

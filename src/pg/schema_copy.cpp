@@ -133,11 +133,7 @@ void copy_foreign_keys(const std::string& view_schema, const std::string& replay
 }  // namespace
 
 QueryResult run_with_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params) {
-    auto saved = spi_value("SELECT current_setting('search_path')");
-    spi_run("SELECT set_config('search_path', $1, true)", {text_param(path)});
-    QueryResult r = spi_run(sql, params);
-    spi_run("SELECT set_config('search_path', $1, true)", {text_param(saved)});
-    return r;
+    return spi_run_with_setting("search_path", path, sql, params);
 }
 
 void exec_with_search_path(const std::string& path, const std::string& sql) { run_with_search_path(path, sql, {}); }

@@ -124,6 +124,15 @@ QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>
     return run(sql, params);
 }
 
+QueryResult spi_run_with_setting(const std::string& name, const std::string& value, const std::string& sql,
+                                 const std::vector<SqlParam>& params) {
+    auto saved = spi_value("SELECT current_setting($1)", {text_param(name)});
+    spi_run("SELECT set_config($1, $2, true)", {text_param(name), text_param(value)});
+    QueryResult r = run(sql, params);
+    spi_run("SELECT set_config($1, $2, true)", {text_param(name), text_param(saved)});
+    return r;
+}
+
 void spi_connect() {
     pg_call([] {
         if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "viewmig: SPI_connect failed");

@@ -45,6 +45,11 @@ std::optional<std::string> spi_value(const std::string& sql, const std::vector<S
 // by that role, so a user can change viewmig's state only through viewmig's functions.
 QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>& params = {});
 
+// Runs `sql` with the setting `name` = `value` for this statement only (restored afterwards; a
+// transaction abort undoes it too).
+QueryResult spi_run_with_setting(const std::string& name, const std::string& value, const std::string& sql,
+                                 const std::vector<SqlParam>& params = {});
+
 void spi_connect();
 void spi_finish();
 

@@ -11,8 +11,9 @@ extern "C" {
 namespace viewmig::pg {
 
 namespace {
-// Arbitrary, fixed keys: ("vm", 1).
+// Arbitrary, fixed keys: ("vm", 1) for the steps, ("vm", 2) for group planning.
 constexpr const char* kKeys = "30317, 1";
+constexpr const char* kPlanningKeys = "30317, 2";
 }  // namespace
 
 void lock_replay_steps(const char* step) {
@@ -25,5 +26,7 @@ void lock_replay_steps(const char* step) {
         .hint("Wait for it to finish, or stop it with SELECT pg_cancel_backend(" + holder.value_or("pid") +
               "); work it committed is kept.");
 }
+
+void lock_group_planning() { spi_run(std::string("SELECT pg_advisory_xact_lock(") + kPlanningKeys + ")"); }
 
 }  // namespace viewmig::pg

@@ -7,4 +7,7 @@ namespace viewmig::pg {
 
 void lock_replay_steps(const char* step);
 
+// Held by the worker that plans replay_initial's groups, so parallel workers plan only once.
+void lock_group_planning();
+
 }  // namespace viewmig::pg
