@@ -1,6 +1,7 @@
 # viewmig — PGXS build of the C++ extension, plus the test and demo entry points.
 # `make && make install` builds and installs; `make test` runs every suite; `make demo`
-# runs the demo on a throwaway cluster; `make bench` runs the benchmarks.
+# runs the demo on a throwaway cluster; `make bench` runs the benchmarks; `make tap` runs the
+# TAP suite (test/tap) against the installed extension.
 
 EXTENSION   = viewmig
 MODULE_big  = viewmig
@@ -17,7 +18,7 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
 SHLIB_LINK  = -lstdc++
 
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
-REGRESS      = setup lifecycle errors quoting privileges
+REGRESS      = setup lifecycle errors quoting privileges jobs
 
 ISOLATION      = increment_during_inserts complete_during_inserts
 ISOLATION_OPTS =
@@ -36,7 +37,7 @@ else
 $(info PGXS not found: run `make test` or `make demo`, which install the build dependencies)
 endif
 
-.PHONY: test demo bench unit
+.PHONY: test demo bench unit tap
 unit:
 	cmake -S $(srcdir) -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build -j2
@@ -45,6 +46,13 @@ unit:
 test:
 	test/install_deps.sh
 	test/run_all.sh
+
+# TAP tests (test/tap/t/*.pl, prove + PostgreSQL::Test::Cluster): clusters preloading viewmig,
+# the launcher and its jobs, crashes, restarts, a standby. Uses the installed build (no install
+# here); as root it runs the tests as user postgres (initdb refuses root). TAP_TESTS="002_x.pl ..."
+# runs some files only.
+tap:
+	test/tap/run.sh $(TAP_TESTS)
 
 demo:
 	test/install_deps.sh

@@ -5,7 +5,9 @@
 
 #include "core/progress.hpp"
 #include "pg/guard.hpp"
+#include "pg/job_runner.hpp"
 #include "pg/replay_scan.hpp"
+#include "pg/run_as.hpp"
 #include "pg/spi.hpp"
 #include "pg/worker_tasks.hpp"
 
@@ -117,15 +119,30 @@ WorkerOutcome slot_outcome(const WorkerShared* shared, int i) {
     return static_cast<WorkerOutcome>(pg_atomic_read_u32(const_cast<pg_atomic_uint32*>(&shared->slots[i].outcome)));
 }
 
+struct WaitCleanup {
+    BackgroundWorkerHandle** handles;
+    int n;
+    bool left_horizon;
+};
+
+// Runs when the wait ends in an ERROR, and when this backend exits (FATAL after SIGTERM from
+// pg_terminate_backend or cancel_job, which no PG_CATCH sees): the workers must not outlive us.
+void stop_workers(int, Datum arg) {
+    auto* cleanup = reinterpret_cast<WaitCleanup*>(DatumGetPointer(arg));
+    terminate_all(cleanup->handles, cleanup->n);
+    rejoin_xmin_horizon(cleanup->left_horizon);
+    cleanup->left_horizon = false;
+}
+
 // Waits until every worker has stopped, or one has failed; terminates them all if this backend
-// is cancelled. Plain C below the PG_TRY: no C++ object with a destructor lives across a longjmp.
+// is cancelled or terminated. Plain C below: no C++ object with a destructor lives across a longjmp.
 void wait_for_workers_unguarded(BackgroundWorkerHandle** handles, WorkerShared* shared) {
     const int n = shared->nworkers;
     const TimestampTz started = GetCurrentTimestamp();
-    const bool left_horizon = leave_xmin_horizon();
+    WaitCleanup cleanup{handles, n, leave_xmin_horizon()};
     core::ReportClock report_clock(viewmig_progress_interval_ms / 1000.0);  // trivially destructible
     TimestampTz next_lock_check = TimestampTzPlusMilliseconds(started, 1000);
-    PG_TRY();
+    PG_ENSURE_ERROR_CLEANUP(stop_workers, PointerGetDatum(&cleanup));
     {
         for (;;) {
             const TimestampTz now = GetCurrentTimestamp();
@@ -157,14 +174,8 @@ void wait_for_workers_unguarded(BackgroundWorkerHandle** handles, WorkerShared* 
             if (report_clock.due(static_cast<double>(GetCurrentTimestamp() - started) / 1e6)) report_progress(shared, started);
         }
     }
-    PG_CATCH();
-    {
-        terminate_all(handles, n);
-        rejoin_xmin_horizon(left_horizon);
-        PG_RE_THROW();
-    }
-    PG_END_TRY();
-    rejoin_xmin_horizon(left_horizon);
+    PG_END_ENSURE_ERROR_CLEANUP(stop_workers, PointerGetDatum(&cleanup));
+    rejoin_xmin_horizon(cleanup.left_horizon);
 }
 
 // `input` holds the plain fields; the atomics are initialised here, in shared memory.
@@ -181,6 +192,7 @@ void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress*
     pg_atomic_init_u64(&p.groups_done, 0);
     pg_atomic_init_u64(&p.groups_total, start->groups_total);
     pg_atomic_init_u64(&p.retries, 0);
+    pg_atomic_init_u64(&p.last_job_report, static_cast<uint64>(GetCurrentTimestamp()));
     for (int i = 0; i < n; ++i) {
         memset(&shared->slots[i], 0, sizeof(WorkerSlot));
         pg_atomic_init_u32(&shared->slots[i].outcome, static_cast<uint32>(WorkerOutcome::Running));
@@ -308,6 +320,8 @@ uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_si
     input.replay_id = replay_id;
     input.batch_size = batch_size;
     input.nworkers = nworkers;
+    input.job_id = pg::current_job_id;
+    input.progress_interval_ms = viewmig_progress_interval_ms;
     const std::string path = pg::current_search_path();
     if (path.size() >= sizeof input.search_path)
         throw pg::UserError(ERRCODE_NAME_TOO_LONG, "search_path is too long for a viewmig worker");
@@ -339,7 +353,8 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof index);
     if (index < 0 || index >= shared->nworkers) ereport(ERROR, (errmsg("viewmig worker: bad worker index %d", index)));
     pg::WorkerSlot* slot = &shared->slots[index];
-    BackgroundWorkerInitializeConnectionByOid(shared->database, shared->role, 0);
+    // As the bootstrap superuser, then as the caller's role (see run_as.hpp).
+    BackgroundWorkerInitializeConnectionByOid(shared->database, InvalidOid, 0);
     pgstat_report_appname("viewmig worker");
     // A group's rows and its checkpoint commit together, so losing the last commits in a crash
     // only means replaying those groups again: no need to wait for each WAL flush.
@@ -349,7 +364,10 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
 
     PG_TRY();
     {
-        slot->result = pg::sql_entry([&] { return bgw::run_task(*shared); });
+        slot->result = pg::sql_entry([&] {
+            pg::become_role(shared->role, std::string("viewmig.") + bgw::task_name(shared->task) + "()");
+            return bgw::run_task(*shared);
+        });
         pg_atomic_write_u32(&slot->outcome, static_cast<uint32>(pg::WorkerOutcome::Succeeded));
     }
     PG_CATCH();

@@ -4,8 +4,10 @@
 // groups not yet done and ends with the same tables as an uninterrupted run.
 #include "bgw/replay_worker.hpp"
 #include "core/group_planner.hpp"
+#include "core/json_text.hpp"
 #include "pg/catalog.hpp"
 #include "pg/guard.hpp"
+#include "pg/job_queue.hpp"
 #include "pg/replay_scan.hpp"
 #include "pg/spi.hpp"
 #include "pg/step_args.hpp"
@@ -17,6 +19,7 @@
 
 extern "C" {
 #include "utils/errcodes.h"
+#include "utils/timestamp.h"
 }
 
 namespace viewmig::pg {
@@ -85,6 +88,30 @@ bool is_retryable(const PgError& e) {
            code == ERRCODE_LOCK_NOT_AVAILABLE;
 }
 
+// When the step runs for a job, one worker at a time (whichever commits a batch once the
+// interval is over) records the job's progress, in its batch's transaction.
+bool job_report_due(WorkerShared& shared) {
+    if (shared.job_id == 0 || shared.progress_interval_ms <= 0) return false;
+    const TimestampTz now = pg_call([] { return GetCurrentTimestamp(); });
+    uint64 last = pg_atomic_read_u64(&shared.progress.last_job_report);
+    if (now < static_cast<TimestampTz>(last) + static_cast<TimestampTz>(shared.progress_interval_ms) * 1000) return false;
+    return pg_atomic_compare_exchange_u64(&shared.progress.last_job_report, &last, static_cast<uint64>(now));
+}
+
+std::string job_progress_json(WorkerShared& shared, uint64_t events_after_batch) {
+    WorkerProgress& p = shared.progress;
+    return core::JsonObject()
+        .add("stage", "replay_initial")
+        .add("replay_id", static_cast<int64_t>(shared.replay_id))
+        .add("events_done", static_cast<uint64_t>(pg_atomic_read_u64(&p.events_before) + pg_atomic_read_u64(&p.events_done) +
+                                                  events_after_batch))
+        .add("events_total", static_cast<uint64_t>(pg_atomic_read_u64(&p.events_total)))
+        .add("groups_done", static_cast<uint64_t>(pg_atomic_read_u64(&p.groups_before) + pg_atomic_read_u64(&p.groups_done)))
+        .add("groups_total", static_cast<uint64_t>(pg_atomic_read_u64(&p.groups_total)))
+        .add("workers", static_cast<int>(shared.nworkers))
+        .str();
+}
+
 constexpr int kBatchAttempts = 50;
 // With several workers, shared rows (an author's counter updated from many groups) are locked by
 // whichever transaction touched them last: short transactions keep the waits and deadlocks rare,
@@ -137,10 +164,11 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             range.stop_after = batch_events;
             const ReplayedRange r = replay_range(es, target, range);
             spi_run_as_owner("UPDATE viewmig.replay_groups SET done = $3, events_done = events_done + $4, "
-                             "resume_after = coalesce($5, resume_after), "
+                             "resume_after = coalesce($5, resume_after), worker_pid = pg_backend_pid(), "
                              "finished_at = CASE WHEN $3 THEN clock_timestamp() END WHERE replay_id = $1 AND group_no = $2",
                              {int8_param(replay.id), int4_param(g->group_no), bool_param(r.complete),
                               int8_param(static_cast<int64_t>(r.events)), text_param(r.last_aggregate)});
+            if (job_report_due(shared)) record_job_progress(shared.job_id, job_progress_json(shared, r.events));
             worker_commit();
             replayed += r.events;
             attempt = 1;

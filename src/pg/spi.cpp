@@ -6,6 +6,7 @@
 extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
+#include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -19,6 +20,7 @@ SqlParam int8_param(int64_t v) { return {INT8OID, std::to_string(v)}; }
 SqlParam int4_param(int32_t v) { return {INT4OID, std::to_string(v)}; }
 SqlParam oid_param(Oid v) { return {OIDOID, std::to_string(v)}; }
 SqlParam bool_param(bool v) { return {BOOLOID, std::string(v ? "t" : "f")}; }
+SqlParam jsonb_param(std::string json) { return {JSONBOID, std::move(json)}; }
 SqlParam text_array_param(const std::optional<std::vector<std::string>>& v) {
     if (!v) return {TEXTARRAYOID, std::nullopt};
     return {TEXTARRAYOID, text_array_literal(*v)};
@@ -141,6 +143,25 @@ void spi_connect() {
 
 void spi_finish() {
     pg_call([] { SPI_finish(); });
+}
+
+Subtransaction begin_subtransaction() {
+    Subtransaction sub{CurrentMemoryContext, CurrentResourceOwner};
+    pg_call([] { BeginInternalSubTransaction(nullptr); });
+    MemoryContextSwitchTo(sub.context);
+    return sub;
+}
+
+void commit_subtransaction(const Subtransaction& sub) {
+    pg_call([] { ReleaseCurrentSubTransaction(); });
+    MemoryContextSwitchTo(sub.context);
+    CurrentResourceOwner = sub.owner;
+}
+
+void rollback_subtransaction(const Subtransaction& sub) {
+    pg_call([] { RollbackAndReleaseCurrentSubTransaction(); });
+    MemoryContextSwitchTo(sub.context);
+    CurrentResourceOwner = sub.owner;
 }
 
 std::string quote_ident(std::string_view name) {

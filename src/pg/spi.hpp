@@ -5,10 +5,15 @@
 
 #include "pg/pg_headers.hpp"
 
+extern "C" {
+#include "utils/resowner.h"
+}
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace viewmig::pg {
@@ -24,6 +29,7 @@ SqlParam int4_param(int32_t v);
 SqlParam oid_param(Oid v);
 SqlParam bool_param(bool v);
 SqlParam text_array_param(const std::optional<std::vector<std::string>>& v);
+SqlParam jsonb_param(std::string json);
 
 // Fills types/values/nulls (arrays of params.size()) from the parameters. Call inside pg_call.
 void bind_params_unguarded(const SqlParam* params, int n, Oid* types, Datum* values, char* nulls);
@@ -52,6 +58,36 @@ QueryResult spi_run_with_setting(const std::string& name, const std::string& val
 
 void spi_connect();
 void spi_finish();
+
+// A subtransaction opened by in_subtransaction(); what must be restored when it ends.
+struct Subtransaction {
+    MemoryContext context;
+    ResourceOwner owner;
+};
+Subtransaction begin_subtransaction();
+void commit_subtransaction(const Subtransaction& sub);
+void rollback_subtransaction(const Subtransaction& sub);
+
+// Runs `f` in a subtransaction, so that an ERROR in it (caught as PgError by the caller) leaves
+// the transaction usable: on any exception the subtransaction is rolled back, then the
+// exception goes on.
+template <typename F>
+auto in_subtransaction(F&& f) -> decltype(f()) {
+    const Subtransaction sub = begin_subtransaction();
+    try {
+        if constexpr (std::is_void_v<decltype(f())>) {
+            f();
+            commit_subtransaction(sub);
+        } else {
+            auto result = f();
+            commit_subtransaction(sub);
+            return result;
+        }
+    } catch (...) {
+        rollback_subtransaction(sub);
+        throw;
+    }
+}
 
 // Identifiers and literals for SQL text.
 std::string quote_ident(std::string_view name);

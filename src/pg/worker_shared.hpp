@@ -25,6 +25,7 @@ struct WorkerProgress {
     pg_atomic_uint64 groups_done;
     pg_atomic_uint64 groups_total;
     pg_atomic_uint64 retries;  // batches rolled back after a lock conflict between workers
+    pg_atomic_uint64 last_job_report;  // TimestampTz of the last progress report to the job
 };
 
 struct WorkerSlot {
@@ -44,6 +45,8 @@ struct WorkerShared {
     int64 replay_id;
     WorkerTask task;
     int32 batch_size;
+    int64 job_id;                  // the job this step runs for (0: called from SQL)
+    int32 progress_interval_ms;    // how often one of the workers reports progress to that job
     char search_path[1024];
     // progress
     WorkerProgress progress;

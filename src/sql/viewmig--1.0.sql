@@ -79,6 +79,7 @@ CREATE TABLE viewmig.replay_groups (
     done             boolean NOT NULL DEFAULT false,
     resume_after     text,
     events_done      bigint NOT NULL DEFAULT 0,
+    worker_pid       int,          -- the worker that committed the group's last batch
     finished_at      timestamptz,
     PRIMARY KEY (replay_id, group_no)
 );
@@ -97,6 +98,47 @@ CREATE TABLE viewmig.replay_deferred_ddl (
     done         boolean NOT NULL DEFAULT false,
     PRIMARY KEY (replay_id, kind, table_name, object_name)
 );
+
+
+-- The job queue: steps (and whole replays) run by background workers. A job runs as the role
+-- that enqueued it. Jobs of one lane run one at a time, in id order; the indexes below make the
+-- database enforce it (one running job per lane, one queued or running replay pipeline).
+CREATE TABLE viewmig.jobs (
+    id            bigserial PRIMARY KEY,
+    kind          text NOT NULL CHECK (kind IN ('prepare_initial', 'replay_initial', 'replay_increment',
+                                               'prepare_completion', 'complete', 'abort', 'replay')),
+    lane          text NOT NULL,
+    arguments     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(arguments) = 'object'),
+    status        text NOT NULL DEFAULT 'enqueued'
+                  CHECK (status IN ('enqueued', 'running', 'succeeded', 'failed', 'cancelled')),
+    run_as        regrole NOT NULL,
+    enqueued_at   timestamptz NOT NULL DEFAULT now(),
+    run_after     timestamptz NOT NULL DEFAULT now(),   -- retries wait until then
+    started_at    timestamptz,
+    finished_at   timestamptz,
+    attempts      int NOT NULL DEFAULT 0,
+    max_attempts  int NOT NULL CHECK (max_attempts >= 1),
+    last_error    text,
+    worker_pid    int,
+    replay_id     bigint,                               -- the replay the job worked on
+    progress      jsonb NOT NULL DEFAULT '{}',
+    result        jsonb
+);
+CREATE UNIQUE INDEX jobs_one_running_per_lane ON viewmig.jobs (lane) WHERE status = 'running';
+CREATE UNIQUE INDEX jobs_one_replay_pipeline ON viewmig.jobs ((true))
+    WHERE kind = 'replay' AND status IN ('enqueued', 'running');
+CREATE INDEX jobs_queue ON viewmig.jobs (lane, id) WHERE status = 'enqueued';
+
+-- Every state change of every job; each row is also sent as NOTIFY viewmig, '<json>'.
+CREATE TABLE viewmig.job_events (
+    id       bigserial PRIMARY KEY,
+    job_id   bigint NOT NULL REFERENCES viewmig.jobs ON DELETE CASCADE,
+    event    text NOT NULL CHECK (event IN ('enqueued', 'started', 'progress', 'retried', 'succeeded',
+                                            'failed', 'cancelled')),
+    at       timestamptz NOT NULL DEFAULT clock_timestamp(),
+    details  jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX job_events_job ON viewmig.job_events (job_id, id);
 
 GRANT USAGE ON SCHEMA viewmig TO PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA viewmig TO PUBLIC;
@@ -147,6 +189,141 @@ CREATE FUNCTION viewmig.abort()
 RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_abort';
 COMMENT ON FUNCTION viewmig.abort IS 'Drops the replay schema and ends the active replay; the view schema is untouched';
 
+
+-- ---- the job queue ---------------------------------------------------------------------------
+
+CREATE FUNCTION viewmig.enqueue(kind text, arguments jsonb DEFAULT '{}', max_attempts int DEFAULT 5)
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_enqueue';
+COMMENT ON FUNCTION viewmig.enqueue IS 'Queues a job (a replay step, or the whole replay) for the launcher; returns the job id';
+
+CREATE FUNCTION viewmig.cancel_job(job_id bigint)
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_cancel_job';
+COMMENT ON FUNCTION viewmig.cancel_job IS 'Cancels a queued job, or stops a running one (its backend and workers are terminated)';
+
+CREATE FUNCTION viewmig.retry_job(job_id bigint)
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_retry_job';
+COMMENT ON FUNCTION viewmig.retry_job IS 'Queues a failed or cancelled job again, with a fresh count of attempts';
+
+-- Internal: appends a job event and sends it as NOTIFY viewmig (at commit). Called by viewmig's
+-- C++ code as the extension owner; not for PUBLIC.
+CREATE FUNCTION viewmig.record_job_event(job bigint, event text, details jsonb DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    j viewmig.jobs;
+    event_id bigint;
+BEGIN
+    SELECT * INTO j FROM viewmig.jobs WHERE id = job;
+    INSERT INTO viewmig.job_events (job_id, event, details) VALUES (job, event, details) RETURNING id INTO event_id;
+    PERFORM pg_notify('viewmig', jsonb_build_object(
+        'event_id', event_id, 'job', job, 'event', event, 'kind', j.kind, 'status', j.status,
+        'attempts', j.attempts, 'details', details)::text);
+END;
+$$;
+
+-- Internal (launcher): jobs left 'running' by a worker that is gone (a crash, a server restart)
+-- are queued again, or fail once they have used all their attempts. `tracked` are the jobs whose
+-- workers the launcher started and still sees, so a worker that has not yet recorded its pid is
+-- not taken for gone.
+CREATE FUNCTION viewmig.launcher_requeue_orphans(tracked bigint[])
+RETURNS int LANGUAGE plpgsql AS $$
+DECLARE
+    j viewmig.jobs;
+    n int := 0;
+BEGIN
+    FOR j IN SELECT * FROM viewmig.jobs
+             WHERE status = 'running' AND id <> ALL (tracked)
+               AND (worker_pid IS NULL OR worker_pid NOT IN (SELECT pid FROM pg_stat_activity))
+             ORDER BY id FOR UPDATE SKIP LOCKED
+    LOOP
+        n := n + 1;
+        IF j.attempts >= j.max_attempts THEN
+            UPDATE viewmig.jobs SET status = 'failed', finished_at = now(), worker_pid = NULL,
+                   last_error = 'the job''s worker exited unexpectedly (a crash or a server restart) and all '
+                                || max_attempts || ' attempts are used'
+            WHERE id = j.id;
+            PERFORM viewmig.record_job_event(j.id, 'failed', jsonb_build_object('reason', 'worker exited', 'pid', j.worker_pid));
+        ELSE
+            UPDATE viewmig.jobs SET status = 'enqueued', run_after = now(), worker_pid = NULL,
+                   last_error = 'the job''s worker exited unexpectedly (a crash or a server restart); resuming'
+            WHERE id = j.id;
+            PERFORM viewmig.record_job_event(j.id, 'retried', jsonb_build_object('reason', 'worker exited', 'pid', j.worker_pid));
+        END IF;
+    END LOOP;
+    RETURN n;
+END;
+$$;
+
+-- Internal (launcher): takes up to `how_many` due jobs, the oldest of each idle lane, and marks
+-- them running (one more attempt). The unique index on running lanes makes a race impossible.
+CREATE FUNCTION viewmig.launcher_claim_jobs(how_many int)
+RETURNS TABLE (job_id bigint, run_as oid) LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    WITH due AS (
+        SELECT DISTINCT ON (j.lane) j.id
+        FROM viewmig.jobs j
+        WHERE j.status = 'enqueued'
+          AND NOT EXISTS (SELECT 1 FROM viewmig.jobs r WHERE r.lane = j.lane AND r.status = 'running')
+        ORDER BY j.lane, j.id
+    ), picked AS (
+        SELECT j.id FROM viewmig.jobs j JOIN due USING (id)
+        WHERE j.run_after <= now()
+        ORDER BY j.id LIMIT how_many
+        FOR UPDATE OF j SKIP LOCKED
+    )
+    UPDATE viewmig.jobs j SET status = 'running', attempts = j.attempts + 1, started_at = now(),
+           finished_at = NULL, worker_pid = NULL
+    FROM picked WHERE j.id = picked.id
+    RETURNING j.id, j.run_as::oid;
+END;
+$$;
+
+-- Internal (launcher): a claimed job whose worker could not be started goes back to the queue.
+CREATE FUNCTION viewmig.launcher_unclaim_job(job bigint, reason text)
+RETURNS void LANGUAGE sql AS $$
+    UPDATE viewmig.jobs SET status = 'enqueued', attempts = attempts - 1, started_at = NULL,
+           run_after = now() + interval '1 second', last_error = reason
+    WHERE id = job AND status = 'running';
+$$;
+
+-- Internal (launcher): when the next queued job becomes due (NULL: none queued).
+CREATE FUNCTION viewmig.launcher_next_due()
+RETURNS timestamptz LANGUAGE sql STABLE AS $$
+    SELECT min(run_after) FROM viewmig.jobs WHERE status = 'enqueued';
+$$;
+
+REVOKE EXECUTE ON FUNCTION viewmig.record_job_event(bigint, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.launcher_requeue_orphans(bigint[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.launcher_claim_jobs(int) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.launcher_unclaim_job(bigint, text) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.launcher_next_due() FROM PUBLIC;
+
+-- viewmig's processes in this database: the launcher, job workers and replay workers, with what
+-- each is doing; for replay workers also the groups whose last batch they committed.
+CREATE VIEW viewmig.workers AS
+SELECT a.pid,
+       a.backend_type,
+       j.id AS job_id,
+       coalesce(j.replay_id, g.replay_id) AS replay_id,
+       a.state,
+       a.wait_event_type,
+       a.wait_event,
+       a.query AS activity,
+       a.backend_start,
+       g.groups_done,
+       g.events_done
+FROM pg_stat_activity a
+LEFT JOIN viewmig.jobs j ON j.worker_pid = a.pid AND j.status = 'running'
+LEFT JOIN LATERAL (
+    SELECT rg.replay_id, count(*) FILTER (WHERE rg.done)::int AS groups_done, sum(rg.events_done)::bigint AS events_done
+    FROM viewmig.replay_groups rg
+    WHERE rg.worker_pid = a.pid
+      AND rg.replay_id IN (SELECT id FROM viewmig.replays WHERE state NOT IN ('completed', 'aborted'))
+    GROUP BY rg.replay_id) g ON true
+WHERE a.backend_type IN ('viewmig launcher', 'viewmig job', 'viewmig worker')
+  AND a.datname = current_database();
+GRANT SELECT ON viewmig.workers TO PUBLIC;
+
 -- One row per replay, newest first.
 CREATE VIEW viewmig.status AS
 SELECT r.id,
@@ -167,8 +344,13 @@ SELECT r.id,
        CASE WHEN r.state = 'replaying_initial' AND rate.events_per_s > 0
             THEN make_interval(secs => greatest(r.events_total - g.group_events, 0) / rate.events_per_s)
        END AS eta,
-       r.last_error
+       r.last_error,
+       job.id AS job_id,
+       job.status AS job_status,
+       (SELECT count(*)::int FROM viewmig.workers w WHERE w.replay_id = r.id AND w.backend_type = 'viewmig worker') AS workers
 FROM viewmig.replays r
+LEFT JOIN LATERAL (
+    SELECT j.id, j.status FROM viewmig.jobs j WHERE j.replay_id = r.id ORDER BY j.id DESC LIMIT 1) job ON true
 LEFT JOIN LATERAL (
     SELECT count(*)::int AS groups_total, count(*) FILTER (WHERE done)::int AS groups_done,
            coalesce(sum(events_done), 0)::bigint AS group_events,

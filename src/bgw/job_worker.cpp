@@ -1,0 +1,97 @@
+// The "viewmig job" background worker: started by the launcher for one claimed job, connects to
+// the launcher's database, runs the job as its role (pg/job_runner.cpp) and records a failure
+// — or a retry — when it ends in an ERROR. SIGTERM (cancel_job, shutdown) ends it at the next
+// interrupt check; its replay workers are stopped with it.
+#include "bgw/launcher.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/job_runner.hpp"
+
+extern "C" {
+#include "access/xact.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/memutils.h"
+}
+
+#include <cstring>
+
+namespace {
+
+struct JobWorkerArgs {
+    int64 job_id;
+    Oid database;
+};
+
+// Called in PG_CATCH: copies the error, logs it, rolls back, then records it on the job.
+void record_failure_unguarded(int64 job_id) {
+    MemoryContextSwitchTo(TopMemoryContext);
+    ErrorData* edata = CopyErrorData();
+    EmitErrorReport();
+    FlushErrorState();
+    AbortOutOfAnyTransaction();
+    PG_TRY();
+    {
+        viewmig::pg::sql_entry([&] {
+            viewmig::pg::JobFailure f;
+            f.sqlstate = unpack_sql_state(edata->sqlerrcode);
+            f.message = edata->message ? edata->message : "error";
+            f.detail = edata->detail ? edata->detail : "";
+            f.hint = edata->hint ? edata->hint : "";
+            f.context = edata->context ? edata->context : "";
+            viewmig::pg::record_job_failure(job_id, f);
+        });
+    }
+    PG_CATCH();
+    {
+        EmitErrorReport();
+        FlushErrorState();
+        AbortOutOfAnyTransaction();
+    }
+    PG_END_TRY();
+}
+
+}  // namespace
+
+extern "C" PGDLLEXPORT void viewmig_job_worker_main(Datum) {
+    pqsignal(SIGTERM, die);
+    BackgroundWorkerUnblockSignals();
+    JobWorkerArgs args;
+    memcpy(&args, MyBgworkerEntry->bgw_extra, sizeof args);
+    // As the bootstrap superuser; the job's own role is taken once the job is read (run_as.hpp).
+    BackgroundWorkerInitializeConnectionByOid(args.database, InvalidOid, 0);
+    pgstat_report_appname(viewmig::bgw::kJobWorkerType);
+    PG_TRY();
+    {
+        viewmig::pg::sql_entry([&] { viewmig::pg::run_job(args.job_id); });
+    }
+    PG_CATCH();
+    {
+        record_failure_unguarded(args.job_id);
+    }
+    PG_END_TRY();
+    proc_exit(0);
+}
+
+namespace viewmig::bgw {
+
+// Used by the launcher (launcher.cpp): the worker's identity and arguments.
+void fill_job_worker(BackgroundWorker* worker, int64 job_id, Oid database) {
+    memset(worker, 0, sizeof *worker);
+    worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+    worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
+    worker->bgw_restart_time = BGW_NEVER_RESTART;
+    snprintf(worker->bgw_library_name, BGW_MAXLEN, "viewmig");
+    snprintf(worker->bgw_function_name, BGW_MAXLEN, "viewmig_job_worker_main");
+    snprintf(worker->bgw_type, BGW_MAXLEN, "%s", kJobWorkerType);
+    snprintf(worker->bgw_name, BGW_MAXLEN, "viewmig job %lld", static_cast<long long>(job_id));
+    worker->bgw_notify_pid = MyProcPid;
+    const JobWorkerArgs args{job_id, database};
+    static_assert(sizeof args <= BGW_EXTRALEN);
+    memcpy(worker->bgw_extra, &args, sizeof args);
+}
+
+}  // namespace viewmig::bgw
