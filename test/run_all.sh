@@ -2,7 +2,9 @@
 # Runs every viewmig test suite and ends with one line "N passed, N failed":
 #   1. the C++ core's unit tests (CMake + CTest, GoogleTest),
 #   2. the pg_regress suite (sql/, expected/) and the isolation suite (test/isolation/) against a
-#      throwaway PostgreSQL 15 cluster made by pg_virtualenv.
+#      throwaway PostgreSQL 15 cluster made by pg_virtualenv,
+#   3. the TAP suite (test/tap/t/*.pl, prove + PostgreSQL::Test::Cluster; see test/tap/run.sh),
+#      each file on clusters of its own that preload viewmig.
 # Builds and installs the extension first (installing needs root, as on CI and the dev machine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +50,20 @@ for diffs in regression.diffs output_iso/regression.diffs; do
     [[ -s "$diffs" ]] && { echo "== $diffs"; head -200 "$diffs"; }
 done
 count "pg_regress + isolation" "$ok" "$bad"
+
+echo "== TAP suite (test/tap)"
+# Counted in TAP test FILES, not assertions: each file is one scenario on its own clusters and
+# passes when all its assertions pass and its plan is complete. test/tap/run.sh runs the files
+# (as user postgres when root), prints the logs of failing files (tmp_check/log), and ends with
+# "tap: N passed, N failed".
+test/tap/run.sh 2>&1 | tee "$log_dir/tap.log"
+summary=$(grep -E '^tap: [0-9]+ passed, [0-9]+ failed$' "$log_dir/tap.log" | tail -1)
+if [[ -n "$summary" ]]; then
+    count "tap (files)" "$(sed -E 's/^tap: ([0-9]+) passed.*/\1/' <<<"$summary")" \
+        "$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$summary")"
+else
+    count "tap (did not run)" 0 1
+fi
 
 rm -rf "$log_dir"
 echo "$passed passed, $failed failed"
