@@ -63,8 +63,9 @@ JsonObject& JsonObject::add(std::string_view k, double value) {
         body_ += "null";
         return *this;
     }
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.3f", value);
+    // Three decimals for rates and seconds; exponent notation once fixed notation gets long.
+    char buf[64];
+    std::snprintf(buf, sizeof buf, std::fabs(value) < 1e15 ? "%.3f" : "%.17g", value);
     body_ += buf;
     return *this;
 }
