@@ -20,7 +20,7 @@ SHLIB_LINK  = -lstdc++
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
 REGRESS      = setup lifecycle errors quoting privileges jobs
 
-ISOLATION      = increment_during_inserts complete_during_inserts
+ISOLATION      = increment_during_inserts complete_during_inserts job_notifications
 ISOLATION_OPTS =
 
 # C++ code gains nothing from JIT inlining, and clang may not be installed.

@@ -35,8 +35,9 @@ void _PG_init(void) {
                             nullptr, &viewmig_progress_interval_ms, 5000, 0, INT_MAX, PGC_USERSET, GUC_UNIT_MS, nullptr,
                             nullptr, nullptr);
     DefineCustomStringVariable("viewmig.database", "Databases whose queued viewmig jobs a launcher runs (comma-separated).",
-                               "Needs viewmig in shared_preload_libraries; takes effect at server start.", &viewmig_database,
-                               "postgres", PGC_POSTMASTER, 0, nullptr, nullptr, nullptr);
+                               "Needs viewmig in shared_preload_libraries; read at server start only.", &viewmig_database,
+                               // Not PGC_POSTMASTER: that would make loading the library on first use (no preload) FATAL.
+                               "postgres", PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.naptime", "How long the viewmig launcher sleeps when nothing wakes it.", nullptr,
                             &viewmig_naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.max_workers", "How many viewmig jobs one launcher runs at a time.", nullptr,
