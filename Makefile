@@ -18,7 +18,7 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
 SHLIB_LINK  = -lstdc++
 
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
-REGRESS      = setup lifecycle errors quoting privileges jobs
+REGRESS      = setup lifecycle errors quoting privileges jobs schema_migrations
 
 ISOLATION      = increment_during_inserts complete_during_inserts job_notifications
 ISOLATION_OPTS =

@@ -73,12 +73,13 @@ Datum tracked_ids_array() {
 // One round in one transaction: re-queue orphans, claim what may start now. Returns how many
 // jobs were claimed (in `claimed`) and sets `next_due_ms` to the wait until the next queued job
 // is due (-1 when none is queued).
-int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extension_missing) {
+int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extension_missing, bool* migration_due) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
     int n = 0;
     *next_due_ms = -1;
+    *migration_due = false;
     *extension_missing = !OidIsValid(get_extension_oid("viewmig", true));
     if (!*extension_missing) {
         SPI_connect();
@@ -95,8 +96,14 @@ int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extensi
                 claimed[n++].job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
             }
         }
-        SPI_execute("SELECT (extract(epoch FROM viewmig.launcher_next_due() - clock_timestamp()) * 1000)::bigint", true, 1);
+        // Background schema migrations: workers that vanished, delayed rows now due.
+        SPI_execute("SELECT viewmig.schema_migrations_housekeeping()", false, 0);
+        SPI_execute("SELECT viewmig.next_runnable_schema_migration() IS NOT NULL", true, 1);
         bool isnull;
+        *migration_due = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        SPI_execute("SELECT (extract(epoch FROM least(viewmig.launcher_next_due(), (SELECT min(run_after) FROM "
+                    "viewmig.background_schema_migrations WHERE status IN ('enqueued', 'errored', 'delayed'))) "
+                    "- clock_timestamp()) * 1000)::bigint", true, 1);
         const Datum due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
         if (!isnull) *next_due_ms = std::max<int64>(DatumGetInt64(due), 0);
         SPI_finish();
@@ -117,6 +124,22 @@ void unclaim(int64 job_id, const char* reason) {
     SPI_finish();
     PopActiveSnapshot();
     CommitTransactionCommand();
+}
+
+// At most one per round: it chooses its migration itself; the next round starts another if one
+// is still due (on another table).
+void start_schema_migration_worker() {
+    BackgroundWorker worker;
+    fill_schema_migration_worker(&worker, MyDatabaseId);
+    BackgroundWorkerHandle* handle = nullptr;
+    MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+    const bool started = RegisterDynamicBackgroundWorker(&worker, &handle);
+    MemoryContextSwitchTo(old);
+    if (started)
+        tracked[ntracked++] = Tracked{0, handle};
+    else
+        ereport(WARNING, (errmsg("viewmig launcher: could not start a schema migration worker: no free background worker slot"),
+                          errhint("Raise max_worker_processes (needs a restart) or lower viewmig.max_workers.")));
 }
 
 void start_job_workers(const Claimed* claimed, int n) {
@@ -156,14 +179,15 @@ long launcher_round() {
     forget_exited_workers();
     Claimed claimed[kMaxTracked];
     long next_due_ms;
-    bool missing;
+    bool missing, migration_due;
     const int capacity = std::max(0, std::min(viewmig_max_workers, kMaxTracked) - ntracked);
-    const int n = claim_round(claimed, capacity, &next_due_ms, &missing);
+    const int n = claim_round(claimed, capacity, &next_due_ms, &missing, &migration_due);
     if (missing && !said_missing)
         ereport(LOG, (errmsg("viewmig launcher: extension viewmig is not installed in database \"%s\"; waiting for CREATE EXTENSION",
                              database_name)));
     said_missing = missing;
     start_job_workers(claimed, n);
+    if (migration_due && ntracked < std::min(viewmig_max_workers, kMaxTracked)) start_schema_migration_worker();
     if (next_due_ms < 0 || ntracked >= viewmig_max_workers) return naptime_ms;
     return std::clamp(next_due_ms, 100L, naptime_ms);
 }

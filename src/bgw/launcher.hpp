@@ -15,14 +15,18 @@ namespace viewmig::bgw {
 
 inline constexpr const char* kLauncherType = "viewmig launcher";
 inline constexpr const char* kJobWorkerType = "viewmig job";
+inline constexpr const char* kSchemaMigrationWorkerType = "viewmig schema migration";
 
 // Registers the launchers; call from _PG_init while shared_preload_libraries is processed.
 void register_launchers(const char* databases);
 
 // The dynamic worker that runs job `job_id` (job_worker.cpp); it notifies this process on exit.
 void fill_job_worker(BackgroundWorker* worker, int64 job_id, Oid database);
+// The dynamic worker that runs the next background schema migration (schema_migration_worker.cpp).
+void fill_schema_migration_worker(BackgroundWorker* worker, Oid database);
 
 }  // namespace viewmig::bgw
 
 extern "C" PGDLLEXPORT void viewmig_launcher_main(Datum main_arg);
 extern "C" PGDLLEXPORT void viewmig_job_worker_main(Datum main_arg);
+extern "C" PGDLLEXPORT void viewmig_schema_migration_worker_main(Datum main_arg);

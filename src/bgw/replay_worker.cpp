@@ -48,7 +48,12 @@ using pg::WorkerSlot;
 void copy_text(char* dest, std::size_t size, const char* src) { strlcpy(dest, src ? src : "", size); }
 
 const char* task_name(pg::WorkerTask task) {
-    return task == pg::WorkerTask::ReplayInitial ? "replay_initial" : "prepare_completion";
+    switch (task) {
+        case pg::WorkerTask::ReplayInitial: return "replay_initial";
+        case pg::WorkerTask::PrepareCompletion: return "prepare_completion";
+        case pg::WorkerTask::SchemaMigration: return "run_background_schema_migrations";
+    }
+    return "?";
 }
 
 // True when the worker is blocked by a lock this backend holds: it would wait for us forever.
@@ -72,6 +77,7 @@ void report_progress(WorkerShared* shared, TimestampTz started) {
     p.groups_done = pg_atomic_read_u64(&w.groups_before) + pg_atomic_read_u64(&w.groups_done);
     p.groups_total = pg_atomic_read_u64(&w.groups_total);
     p.elapsed_s = static_cast<double>(GetCurrentTimestamp() - started) / 1e6;
+    if (shared->task == pg::WorkerTask::SchemaMigration) return;  // see viewmig.background_schema_migrations_status
     if (shared->task == pg::WorkerTask::PrepareCompletion) {
         ereport(NOTICE, (errmsg("viewmig prepare_completion: step %llu of %llu (indexes, CLUSTER, VACUUM ANALYZE)",
                                 static_cast<unsigned long long>(p.groups_done + 1),
@@ -305,6 +311,7 @@ uint64_t run_task(WorkerShared& shared) {
     switch (shared.task) {
         case pg::WorkerTask::ReplayInitial: return pg::run_initial_replay_task(shared);
         case pg::WorkerTask::PrepareCompletion: return pg::run_prepare_completion_task(shared);
+        case pg::WorkerTask::SchemaMigration: return pg::run_schema_migration_task(shared);
     }
     throw std::runtime_error("unknown worker task");
 }
@@ -326,6 +333,10 @@ uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_si
     if (path.size() >= sizeof input.search_path)
         throw pg::UserError(ERRCODE_NAME_TOO_LONG, "search_path is too long for a viewmig worker");
     copy_text(input.search_path, sizeof input.search_path, path.c_str());
+    const std::string settings = pg::capture_settings();
+    if (settings.size() >= sizeof input.settings)
+        throw pg::UserError(ERRCODE_NAME_TOO_LONG, "viewmig settings are too long for a viewmig worker");
+    copy_text(input.settings, sizeof input.settings, settings.c_str());
     uint64 result = 0;
     WorkerShared* input_ptr = &input;
     const StartingProgress* start = &progress;
@@ -356,6 +367,7 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     // As the bootstrap superuser, then as the caller's role (see run_as.hpp).
     BackgroundWorkerInitializeConnectionByOid(shared->database, InvalidOid, 0);
     pgstat_report_appname("viewmig worker");
+    pg::apply_settings(shared->settings);  // still the bootstrap superuser: every level can be set
     // A group's rows and its checkpoint commit together, so losing the last commits in a crash
     // only means replaying those groups again: no need to wait for each WAL flush.
     SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
@@ -365,7 +377,9 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     PG_TRY();
     {
         slot->result = pg::sql_entry([&] {
-            pg::become_role(shared->role, std::string("viewmig.") + bgw::task_name(shared->task) + "()");
+            // A schema migration runs as the role that queued it, which the task reads first.
+            if (shared->task != pg::WorkerTask::SchemaMigration)
+                pg::become_role(shared->role, std::string("viewmig.") + bgw::task_name(shared->task) + "()");
             return bgw::run_task(*shared);
         });
         pg_atomic_write_u32(&slot->outcome, static_cast<uint32>(pg::WorkerOutcome::Succeeded));

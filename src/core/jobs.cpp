@@ -82,9 +82,9 @@ bool is_retryable_sqlstate(std::string_view s) {
     return s == "55P03" || s == "55006" || s == "XX000";
 }
 
-int retry_delay_seconds(int next_attempt) {
-    if (next_attempt <= 1) return 0;
-    int delay = 10;
+int retry_delay_seconds(int next_attempt, int base_seconds) {
+    if (next_attempt <= 1 || base_seconds <= 0) return 0;
+    int delay = std::min(base_seconds, 600);
     for (int i = 2; i < next_attempt && delay < 600; ++i) delay *= 2;
     return std::min(delay, 600);
 }

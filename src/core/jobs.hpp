@@ -51,8 +51,9 @@ std::string step_call_sql(const JobKind& kind, const std::vector<std::string>& k
 // crashes. Errors in the job itself (bad arguments, missing rights, wrong replay state) fail at once.
 bool is_retryable_sqlstate(std::string_view sqlstate);
 
-// Seconds to wait before attempt `next_attempt` (2, 3, ...): 10 s, 20 s, 40 s ... at most 10 min.
-int retry_delay_seconds(int next_attempt);
+// Seconds to wait before attempt `next_attempt` (2, 3, ...): base, 2 base, 4 base ... at most
+// 10 min (base 10 s: 10 s, 20 s, 40 s ...).
+int retry_delay_seconds(int next_attempt, int base_seconds = 10);
 
 // ---- the replay pipeline -------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ extern "C" {
 namespace viewmig::pg {
 namespace {
 
-enum class Action { Wake, Terminate };
+enum class Action { Wake, Terminate, Cancel };
 
 struct Pending {
     Action action;
@@ -34,10 +34,11 @@ void run_pending() {
     for (int i = 0; i < npending; ++i) {
         PGPROC* proc = BackendPidGetProc(pending[i].pid);
         if (proc == nullptr) continue;  // already gone
-        if (pending[i].action == Action::Wake)
-            SetLatch(&proc->procLatch);
-        else
-            (void)kill(pending[i].pid, SIGTERM);
+        switch (pending[i].action) {
+            case Action::Wake: SetLatch(&proc->procLatch); break;
+            case Action::Terminate: (void)kill(pending[i].pid, SIGTERM); break;
+            case Action::Cancel: (void)kill(pending[i].pid, SIGINT); break;
+        }
     }
     npending = 0;
 }
@@ -79,5 +80,6 @@ void add(Action action, pid_t pid) {
 
 void at_commit_wake(pid_t pid) { add(Action::Wake, pid); }
 void at_commit_terminate(pid_t pid) { add(Action::Terminate, pid); }
+void at_commit_cancel(pid_t pid) { add(Action::Cancel, pid); }
 
 }  // namespace viewmig::pg

@@ -12,5 +12,7 @@ namespace viewmig::pg {
 void at_commit_wake(pid_t pid);
 // At commit, sends SIGTERM to backend `pid` (a job worker), as pg_terminate_backend would.
 void at_commit_terminate(pid_t pid);
+// At commit, sends SIGINT to backend `pid`, as pg_cancel_backend would: its statement is cancelled.
+void at_commit_cancel(pid_t pid);
 
 }  // namespace viewmig::pg

@@ -4,6 +4,7 @@
 #include "core/json_text.hpp"
 #include "core/jobs.hpp"
 #include "pg/catalog.hpp"
+#include "pg/gucs.hpp"
 #include "pg/guard.hpp"
 #include "pg/job_queue.hpp"
 #include "pg/run_as.hpp"
@@ -163,7 +164,7 @@ void record_job_failure(int64_t id, const JobFailure& f) {
     if (!f.context.empty()) details.add("context", f.context);
     const bool retry = core::is_retryable_sqlstate(f.sqlstate) && job->attempts < job->max_attempts;
     if (retry) {
-        const int delay = core::retry_delay_seconds(job->attempts + 1);
+        const int delay = core::retry_delay_seconds(job->attempts + 1, viewmig_retry_delay_s);
         details.add("retry_in_s", delay);
         spi_run_as_owner("UPDATE viewmig.jobs SET status = 'enqueued', worker_pid = NULL, last_error = $2, "
                          "run_after = now() + make_interval(secs => $3) WHERE id = $1",

@@ -6,6 +6,7 @@
 #include "pg/pg_headers.hpp"
 
 #include <climits>
+#include <string>
 
 extern "C" {
 #include "miscadmin.h"
@@ -22,6 +23,9 @@ int viewmig_progress_interval_ms = 5000;
 char* viewmig_database = nullptr;
 int viewmig_naptime_s = 10;
 int viewmig_max_workers = 2;
+int viewmig_retry_delay_s = 10;
+char* viewmig_throttle_function = nullptr;
+char* viewmig_error_handler = nullptr;
 
 PGDLLEXPORT void _PG_init(void);
 void _PG_init(void) {
@@ -42,7 +46,47 @@ void _PG_init(void) {
                             &viewmig_naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.max_workers", "How many viewmig jobs one launcher runs at a time.", nullptr,
                             &viewmig_max_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("viewmig.retry_delay", "Back-off before the second attempt of a failed job or schema migration.",
+                            "Each further attempt waits twice as long, at most 10 minutes.", &viewmig_retry_delay_s, 10, 0, 600,
+                            PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("viewmig.throttle_function",
+                               "A function returning boolean: while it returns true, no background schema migration starts.",
+                               nullptr, &viewmig_throttle_function, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomStringVariable("viewmig.error_handler",
+                               "A function called with the viewmig.background_schema_migrations row after a failed attempt.",
+                               nullptr, &viewmig_error_handler, "", PGC_SUSET, 0, nullptr, nullptr, nullptr);
     MarkGUCPrefixReserved("viewmig");
     if (process_shared_preload_libraries_in_progress) viewmig::bgw::register_launchers(viewmig_database);
 }
 }
+
+namespace viewmig::pg {
+namespace {
+// Settings a worker takes over from its caller (viewmig.database is the server's, not a session's).
+constexpr const char* kSessionSettings[] = {"viewmig.batch_size",    "viewmig.lock_timeout",      "viewmig.lock_max_wait",
+                                            "viewmig.progress_interval", "viewmig.retry_delay", "viewmig.throttle_function",
+                                            "viewmig.error_handler"};
+}  // namespace
+
+std::string capture_settings() {
+    std::string out;
+    for (const char* name : kSessionSettings) {
+        const char* value = GetConfigOption(name, true, false);
+        out += std::string(name) + "\t" + (value ? value : "") + "\n";
+    }
+    return out;
+}
+
+void apply_settings(const char* captured) {
+    const std::string all(captured);
+    std::size_t at = 0;
+    while (at < all.size()) {
+        const std::size_t tab = all.find('\t', at), end = all.find('\n', at);
+        if (tab == std::string::npos || end == std::string::npos || tab > end) break;
+        const std::string name = all.substr(at, tab - at), value = all.substr(tab + 1, end - tab - 1);
+        (void)set_config_option(name.c_str(), value.c_str(), PGC_SUSET, PGC_S_SESSION, GUC_ACTION_SET, true, 0, false);
+        at = end + 1;
+    }
+}
+
+}  // namespace viewmig::pg

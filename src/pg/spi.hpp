@@ -89,6 +89,19 @@ auto in_subtransaction(F&& f) -> decltype(f()) {
     }
 }
 
+// Runs `f` in a subtransaction that is always rolled back: for probes that must leave nothing.
+template <typename F>
+void in_rolled_back_subtransaction(F&& f) {
+    const Subtransaction sub = begin_subtransaction();
+    try {
+        f();
+    } catch (...) {
+        rollback_subtransaction(sub);
+        throw;
+    }
+    rollback_subtransaction(sub);
+}
+
 // Identifiers and literals for SQL text.
 std::string quote_ident(std::string_view name);
 std::string quote_qualified(std::string_view schema, std::string_view name);

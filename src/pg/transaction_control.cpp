@@ -14,6 +14,8 @@ extern "C" {
 #include "utils/memutils.h"
 #include "utils/portal.h"
 #include "utils/snapmgr.h"
+#include "storage/proc.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 }
 
@@ -53,6 +55,9 @@ void worker_abort() {
 
 void execute_top_level(const std::string& sql) {
     const char* text = sql.c_str();
+    struct DisarmTimeout {
+        ~DisarmTimeout() { disable_timeout(STATEMENT_TIMEOUT, false); }  // also when the statement failed
+    } disarm;
     pg_call([&] {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
@@ -71,6 +76,9 @@ void execute_top_level(const std::string& sql) {
             List* plans = pg_plan_queries(queries, text, CURSOR_OPT_PARALLEL_OK, nullptr);
             if (snapshot) PopActiveSnapshot();
 
+            // A client's statement gets its statement_timeout armed by the main loop; this one
+            // needs it armed here (SIGALRM then cancels it like any statement).
+            if (StatementTimeout > 0) enable_timeout_after(STATEMENT_TIMEOUT, StatementTimeout);
             Portal portal = CreatePortal("", true, true);
             portal->visible = false;
             PortalDefineQuery(portal, nullptr, text, tag, plans, nullptr);
@@ -80,6 +88,7 @@ void execute_top_level(const std::string& sql) {
             PortalRun(portal, FETCH_ALL, true, true, receiver, receiver, &qc);
             receiver->rDestroy(receiver);
             PortalDrop(portal, false);
+            disable_timeout(STATEMENT_TIMEOUT, false);
             MemoryContextSwitchTo(parse_cxt);
         }
         CommitTransactionCommand();

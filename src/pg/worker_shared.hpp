@@ -12,7 +12,7 @@ extern "C" {
 
 namespace viewmig::pg {
 
-enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2 };
+enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2, SchemaMigration = 3 };
 enum class WorkerOutcome : int32 { Running = 0, Succeeded = 1, Failed = 2 };
 
 // The caller sets the *_before counters (work committed by earlier calls) before the workers
@@ -48,6 +48,7 @@ struct WorkerShared {
     int64 job_id;                  // the job this step runs for (0: called from SQL)
     int32 progress_interval_ms;    // how often one of the workers reports progress to that job
     char search_path[1024];
+    char settings[2048];           // the caller's viewmig.* settings, "name\tvalue\n" each
     // progress
     WorkerProgress progress;
     // outcomes: slots[0 .. nworkers - 1], allocated past the end of the struct

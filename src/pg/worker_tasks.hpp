@@ -16,4 +16,11 @@ uint64_t run_initial_replay_task(WorkerShared& shared);
 // Builds the kept indexes, CLUSTERs where the view table was clustered, VACUUM ANALYZEs.
 uint64_t run_prepare_completion_task(WorkerShared& shared);
 
+// Runs the next runnable background schema migration (schema_migration_runner.cpp); returns its
+// id, 0 when none may run now.
+uint64_t run_schema_migration_task(WorkerShared& shared);
+// The same for a worker started by the launcher (no caller, no shared memory). Call with no
+// transaction open; the process acts as the migration's role afterwards, so it runs one only.
+int64_t run_next_schema_migration();
+
 }  // namespace viewmig::pg

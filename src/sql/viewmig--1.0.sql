@@ -140,6 +140,76 @@ CREATE TABLE viewmig.job_events (
 );
 CREATE INDEX job_events_job ON viewmig.job_events (job_id, id);
 
+
+-- Background schema migrations: statements that must run outside a transaction block (CREATE
+-- INDEX CONCURRENTLY, DROP INDEX CONCURRENTLY, VALIDATE CONSTRAINT, ...), run one at a time per
+-- table by the launcher or viewmig.run_background_schema_migrations(), retried with back-off.
+-- A composite row (partitioned table) is not run itself: its status follows its children, which
+-- run in id order.
+CREATE TABLE viewmig.background_schema_migrations (
+    id                 bigserial PRIMARY KEY,
+    parent_id          bigint REFERENCES viewmig.background_schema_migrations ON DELETE CASCADE,
+    kind               text NOT NULL CHECK (kind IN ('add_index', 'remove_index', 'validate_constraint', 'custom')),
+    migration_name     text NOT NULL,   -- the index or constraint name, or the caller's name
+    table_name         regclass NOT NULL,
+    definition         text NOT NULL,   -- one or more statements, each run as a top-level command
+    composite          boolean NOT NULL DEFAULT false,
+    status             text NOT NULL DEFAULT 'enqueued'
+                       CHECK (status IN ('enqueued', 'running', 'errored', 'failed', 'succeeded', 'cancelled', 'delayed')),
+    statement_timeout  interval NOT NULL DEFAULT '1 hour',
+    max_attempts       int NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),
+    attempts           int NOT NULL DEFAULT 0,
+    run_after          timestamptz NOT NULL DEFAULT now(),  -- delayed and errored rows wait until then
+    started_at         timestamptz,
+    finished_at        timestamptz,
+    error_class        text,            -- SQLSTATE of the last error
+    error_message      text,
+    backtrace          text[],          -- the error's context lines
+    worker_pid         int,
+    run_as             regrole NOT NULL,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (table_name, migration_name, kind, parent_id)
+);
+-- Never two migrations running on one table, whoever schedules them.
+CREATE UNIQUE INDEX background_schema_migrations_one_per_table ON viewmig.background_schema_migrations (table_name)
+    WHERE status = 'running' AND NOT composite;
+CREATE UNIQUE INDEX background_schema_migrations_name ON viewmig.background_schema_migrations (table_name, migration_name, kind)
+    WHERE parent_id IS NULL;
+
+-- Only these status changes are legal (as in online_migrations), checked by a trigger.
+CREATE FUNCTION viewmig.check_schema_migration_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.status IS DISTINCT FROM OLD.status AND NOT (OLD.status, NEW.status) IN (
+            ('enqueued', 'running'), ('enqueued', 'cancelled'),
+            ('running', 'succeeded'), ('running', 'errored'), ('running', 'failed'), ('running', 'cancelled'),
+            ('errored', 'running'), ('errored', 'failed'), ('errored', 'cancelled'),
+            ('failed', 'enqueued'), ('failed', 'running'), ('failed', 'cancelled'),
+            ('delayed', 'enqueued'), ('delayed', 'cancelled'))
+       -- a composite row follows its children (until it is cancelled)
+       AND NOT (OLD.composite AND OLD.status <> 'cancelled') THEN
+        RAISE EXCEPTION 'cannot transition background schema migration % from status % to %', OLD.id, OLD.status, NEW.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    NEW.updated_at := now();
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER check_transition BEFORE UPDATE ON viewmig.background_schema_migrations
+    FOR EACH ROW EXECUTE FUNCTION viewmig.check_schema_migration_transition();
+
+-- Instrumentation: started, run, completed, retried, throttled (as online_migrations), plus
+-- errored, failed, cancelled; each also sent as NOTIFY viewmig_schema_migrations, '<json>'.
+CREATE TABLE viewmig.schema_migration_events (
+    id            bigserial PRIMARY KEY,
+    migration_id  bigint NOT NULL REFERENCES viewmig.background_schema_migrations ON DELETE CASCADE,
+    event         text NOT NULL CHECK (event IN ('enqueued', 'started', 'run', 'completed', 'retried', 'throttled',
+                                                 'errored', 'failed', 'cancelled')),
+    at            timestamptz NOT NULL DEFAULT clock_timestamp(),
+    details       jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX schema_migration_events_migration ON viewmig.schema_migration_events (migration_id, id);
+
 GRANT USAGE ON SCHEMA viewmig TO PUBLIC;
 GRANT SELECT ON ALL TABLES IN SCHEMA viewmig TO PUBLIC;
 
@@ -323,6 +393,183 @@ LEFT JOIN LATERAL (
 WHERE a.backend_type IN ('viewmig launcher', 'viewmig job', 'viewmig worker')
   AND a.datname = current_database();
 GRANT SELECT ON viewmig.workers TO PUBLIC;
+
+
+-- ---- background schema migrations ------------------------------------------------------------
+
+CREATE FUNCTION viewmig.add_index_in_background(
+    table_name regclass,
+    columns text[],
+    name name DEFAULT NULL,
+    "unique" boolean DEFAULT false,
+    method text DEFAULT 'btree',
+    "where" text DEFAULT NULL,
+    include text[] DEFAULT NULL,
+    max_attempts int DEFAULT 5,
+    statement_timeout interval DEFAULT '1 hour',
+    run_after timestamptz DEFAULT NULL)
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_add_index_in_background';
+COMMENT ON FUNCTION viewmig.add_index_in_background IS 'Queues CREATE INDEX CONCURRENTLY (per partition for a partitioned table); returns the migration id';
+
+CREATE FUNCTION viewmig.remove_index_in_background(
+    table_name regclass,
+    name name,
+    max_attempts int DEFAULT 5,
+    statement_timeout interval DEFAULT '1 hour',
+    run_after timestamptz DEFAULT NULL)
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_remove_index_in_background';
+COMMENT ON FUNCTION viewmig.remove_index_in_background IS 'Queues DROP INDEX CONCURRENTLY; returns the migration id';
+
+CREATE FUNCTION viewmig.validate_constraint_in_background(
+    table_name regclass,
+    constraint_name name,
+    max_attempts int DEFAULT 5,
+    statement_timeout interval DEFAULT '1 hour',
+    run_after timestamptz DEFAULT NULL)
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_validate_constraint_in_background';
+COMMENT ON FUNCTION viewmig.validate_constraint_in_background IS 'Queues ALTER TABLE ... VALIDATE CONSTRAINT for a NOT VALID check or foreign key; returns the migration id';
+
+CREATE FUNCTION viewmig.enqueue_schema_migration(
+    name text,
+    table_name regclass,
+    definition text,
+    max_attempts int DEFAULT 5,
+    statement_timeout interval DEFAULT '1 hour',
+    run_after timestamptz DEFAULT NULL)
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_enqueue_schema_migration';
+COMMENT ON FUNCTION viewmig.enqueue_schema_migration IS 'Queues any statements that must run outside a transaction block; returns the migration id';
+
+CREATE FUNCTION viewmig.run_background_schema_migrations()
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_run_background_schema_migrations';
+COMMENT ON FUNCTION viewmig.run_background_schema_migrations IS 'Runs the next runnable schema migration in a background worker and waits; returns its id (NULL: none ran)';
+
+CREATE FUNCTION viewmig.cancel_schema_migration(id bigint)
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_cancel_schema_migration';
+COMMENT ON FUNCTION viewmig.cancel_schema_migration IS 'Cancels a schema migration; a running one is stopped and its INVALID index dropped';
+
+CREATE FUNCTION viewmig.retry_schema_migration(id bigint)
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_retry_schema_migration';
+COMMENT ON FUNCTION viewmig.retry_schema_migration IS 'Queues a failed schema migration again with a fresh count of attempts';
+
+CREATE FUNCTION viewmig.configure_schema_migration(id bigint, max_attempts int DEFAULT NULL,
+                                                   statement_timeout interval DEFAULT NULL)
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_configure_schema_migration';
+COMMENT ON FUNCTION viewmig.configure_schema_migration IS 'Changes max_attempts / statement_timeout; the next attempt uses them';
+
+-- Internal: appends a schema migration event and sends NOTIFY viewmig_schema_migrations.
+CREATE FUNCTION viewmig.record_schema_migration_event(migration bigint, event text, details jsonb DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    m viewmig.background_schema_migrations;
+    event_id bigint;
+BEGIN
+    SELECT * INTO m FROM viewmig.background_schema_migrations WHERE id = migration;
+    INSERT INTO viewmig.schema_migration_events (migration_id, event, details) VALUES (migration, event, details)
+    RETURNING id INTO event_id;
+    PERFORM pg_notify('viewmig_schema_migrations', jsonb_build_object(
+        'event_id', event_id, 'migration', migration, 'event', event, 'name', m.migration_name,
+        'table', m.table_name::text, 'status', m.status, 'attempts', m.attempts, 'details', details)::text);
+END;
+$$;
+
+-- Internal: a composite row's status from its children's.
+CREATE FUNCTION viewmig.refresh_composite_schema_migration(parent bigint)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    next_status text;
+BEGIN
+    SELECT CASE WHEN bool_and(status = 'succeeded') THEN 'succeeded'
+                WHEN bool_or(status = 'failed') THEN 'failed'
+                WHEN bool_or(status = 'cancelled') THEN 'cancelled'
+                WHEN bool_or(status = 'running') THEN 'running'
+                WHEN bool_or(status = 'errored') THEN 'errored'
+                ELSE 'enqueued' END
+    INTO next_status
+    FROM viewmig.background_schema_migrations WHERE parent_id = parent;
+    UPDATE viewmig.background_schema_migrations p
+    SET status = next_status,
+        attempts = (SELECT coalesce(sum(attempts), 0) FROM viewmig.background_schema_migrations WHERE parent_id = parent),
+        started_at = coalesce(p.started_at, CASE WHEN next_status <> 'enqueued' THEN now() END),
+        finished_at = CASE WHEN next_status IN ('succeeded', 'failed', 'cancelled') THEN now() END
+    WHERE p.id = parent AND p.status IS DISTINCT FROM next_status AND p.status <> 'cancelled';
+END;
+$$;
+
+-- Internal (schedulers): delayed rows whose time has come are queued; running rows whose worker
+-- is gone (a crash, a restart) count as an errored attempt.
+CREATE FUNCTION viewmig.schema_migrations_housekeeping()
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    m viewmig.background_schema_migrations;
+BEGIN
+    UPDATE viewmig.background_schema_migrations SET status = 'enqueued'
+    WHERE status = 'delayed' AND run_after <= now();
+    FOR m IN SELECT * FROM viewmig.background_schema_migrations
+             WHERE status = 'running' AND NOT composite
+               AND (worker_pid IS NULL OR worker_pid NOT IN (SELECT pid FROM pg_stat_activity))
+             FOR UPDATE SKIP LOCKED
+    LOOP
+        UPDATE viewmig.background_schema_migrations
+        SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'errored' END,
+            finished_at = now(), worker_pid = NULL, error_class = 'XX000',
+            error_message = 'the migration''s worker exited unexpectedly (a crash or a server restart)'
+        WHERE id = m.id;
+        PERFORM viewmig.record_schema_migration_event(m.id, CASE WHEN m.attempts >= m.max_attempts THEN 'failed' ELSE 'errored' END,
+                                                      jsonb_build_object('reason', 'worker exited', 'pid', m.worker_pid));
+        IF m.parent_id IS NOT NULL THEN
+            PERFORM viewmig.refresh_composite_schema_migration(m.parent_id);
+        END IF;
+    END LOOP;
+END;
+$$;
+
+-- Internal (schedulers): the next migration that may run now — oldest first, none on a table
+-- that has one running, children of a composite in id order — or NULL.
+CREATE FUNCTION viewmig.next_runnable_schema_migration()
+RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT m.id FROM viewmig.background_schema_migrations m
+    WHERE NOT m.composite
+      AND m.status IN ('enqueued', 'errored') AND m.run_after <= now()
+      AND NOT EXISTS (SELECT 1 FROM viewmig.background_schema_migrations r
+                      WHERE r.status = 'running' AND NOT r.composite AND r.table_name = m.table_name)
+      AND (m.parent_id IS NULL OR NOT EXISTS (
+               SELECT 1 FROM viewmig.background_schema_migrations s
+               WHERE s.parent_id = m.parent_id AND s.id < m.id AND s.status <> 'succeeded'))
+      AND (m.parent_id IS NULL OR (SELECT p.status FROM viewmig.background_schema_migrations p WHERE p.id = m.parent_id) <> 'cancelled')
+    ORDER BY m.id
+    LIMIT 1;
+$$;
+
+REVOKE EXECUTE ON FUNCTION viewmig.record_schema_migration_event(bigint, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.refresh_composite_schema_migration(bigint) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.schema_migrations_housekeeping() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.next_runnable_schema_migration() FROM PUBLIC;
+
+-- Schema migrations with the progress of running index builds (pg_stat_progress_create_index).
+CREATE VIEW viewmig.background_schema_migrations_status AS
+SELECT m.id,
+       m.parent_id,
+       m.kind,
+       m.migration_name,
+       m.table_name,
+       m.status,
+       m.attempts,
+       m.max_attempts,
+       m.started_at,
+       m.finished_at,
+       m.error_message,
+       p.phase,
+       p.blocks_done,
+       p.blocks_total,
+       p.tuples_done,
+       p.tuples_total,
+       CASE WHEN p.blocks_total > 0 THEN round(100.0 * p.blocks_done / p.blocks_total, 1)
+            WHEN p.tuples_total > 0 THEN round(100.0 * p.tuples_done / p.tuples_total, 1) END AS percent,
+       m.definition
+FROM viewmig.background_schema_migrations m
+LEFT JOIN pg_stat_progress_create_index p ON p.pid = m.worker_pid AND m.status = 'running'
+ORDER BY m.id;
+GRANT SELECT ON viewmig.background_schema_migrations_status TO PUBLIC;
 
 -- One row per replay, newest first.
 CREATE VIEW viewmig.status AS

@@ -1,0 +1,78 @@
+// viewmig.background_schema_migrations as C++ sees it: the row, queuing a migration (at most once
+// per table and name: the same definition again returns the existing one), events, and checks
+// on the SQL a caller hands in. Shared by the SQL API (schema_migration_api.cpp) and the runner.
+#pragma once
+
+#include "pg/pg_headers.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace viewmig::pg {
+
+struct SchemaMigration {
+    int64_t id = 0;
+    std::optional<int64_t> parent_id;
+    std::string kind, name, status, definition;
+    Oid table = InvalidOid;
+    std::string table_schema, table_name;  // unquoted; empty when the table was dropped
+    bool composite = false;
+    std::string statement_timeout;  // interval text
+    int attempts = 0, max_attempts = 0;
+    Oid run_as = InvalidOid;
+    std::optional<int> worker_pid;
+};
+
+std::optional<SchemaMigration> find_schema_migration(int64_t id, bool for_update);
+
+struct NewSchemaMigration {
+    std::string kind, name;
+    Oid table = InvalidOid;
+    std::string definition;
+    int32_t max_attempts = 5;
+    std::string statement_timeout = "1 hour";
+    std::optional<std::string> run_after;  // timestamptz text; in the future = delayed
+    std::optional<int64_t> parent_id;
+    bool composite = false;
+};
+
+struct Queued {
+    int64_t id;
+    bool existed;  // the same definition was queued before
+};
+
+// Inserts the row (as the current user's job) unless the same table + name is queued already:
+// same definition → that row; another definition → ERROR.
+Queued queue_schema_migration(const NewSchemaMigration& m);
+
+void record_schema_migration_event(int64_t id, const std::string& event, const std::string& details = "{}");
+
+// After a run by hand: a NOTICE with the migration's outcome (a WARNING when it errored/failed).
+void report_schema_migration_outcome(int64_t id);
+
+// ERROR unless `sql` parses as exactly `expected_count` statements (0: any number >= 1), each of
+// the node tag named by `expected_tag` (0: any). `what` names the input in the message.
+void require_statements(const std::string& sql, int expected_count, int expected_tag, const std::string& what);
+
+// The statements of `sql`, each with whether it is CREATE/DROP INDEX CONCURRENTLY (whose long
+// waits for other transactions are part of the algorithm, so no short lock_timeout applies).
+struct Statement {
+    std::string sql;
+    bool concurrent_index = false;
+};
+std::vector<Statement> split_statements(const std::string& sql);
+
+// The table's schema, name and relkind, read through the catalog.
+struct TableInfo {
+    std::string schema, name;
+    char relkind = 0;
+};
+TableInfo table_info(Oid table);
+
+// ERROR unless the current user has the owner's rights on the table (what index builds and
+// VALIDATE CONSTRAINT need), naming `purpose`.
+void require_table_owner(Oid table, const std::string& purpose);
+
+}  // namespace viewmig::pg
