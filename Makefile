@@ -14,11 +14,12 @@ BGW_SRCS  = $(wildcard src/bgw/*.cpp)
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o) $(BGW_SRCS:.cpp=.o)
 
 PG_CPPFLAGS = -I$(srcdir)/src
-PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer
+# -MMD -MP: each object's header dependencies (PGXS does not track them), included below.
+PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer -MMD -MP
 SHLIB_LINK  = -lstdc++
 
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
-REGRESS      = setup lifecycle errors quoting privileges jobs schema_migrations
+REGRESS      = setup lifecycle errors quoting privileges jobs schema_migrations view_schema_migrations
 
 ISOLATION      = increment_during_inserts complete_during_inserts job_notifications
 ISOLATION_OPTS =
@@ -30,6 +31,8 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
+-include $(OBJS:.o=.d)
+EXTRA_CLEAN += $(OBJS:.o=.d)
 # The isolation specs live under test/isolation (specs/, expected/).
 ISOLATION_OPTS += --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
 else

@@ -52,6 +52,7 @@ const char* task_name(pg::WorkerTask task) {
         case pg::WorkerTask::ReplayInitial: return "replay_initial";
         case pg::WorkerTask::PrepareCompletion: return "prepare_completion";
         case pg::WorkerTask::SchemaMigration: return "run_background_schema_migrations";
+        case pg::WorkerTask::MigrateOnline: return "migrate_online";
     }
     return "?";
 }
@@ -312,6 +313,7 @@ uint64_t run_task(WorkerShared& shared) {
         case pg::WorkerTask::ReplayInitial: return pg::run_initial_replay_task(shared);
         case pg::WorkerTask::PrepareCompletion: return pg::run_prepare_completion_task(shared);
         case pg::WorkerTask::SchemaMigration: return pg::run_schema_migration_task(shared);
+        case pg::WorkerTask::MigrateOnline: return pg::run_migrate_online_task(shared);
     }
     throw std::runtime_error("unknown worker task");
 }

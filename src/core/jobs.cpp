@@ -14,6 +14,8 @@ const std::vector<JobKind>& job_kinds() {
         {"prepare_completion", "prepare_completion", "replay", {}},
         {"complete", "complete", "replay", {}},
         {"abort", "abort", "replay", {}},
+        {"migrate_online", "migrate_online", "replay", {{"batch_size", ArgType::Int}}},
+        {"migrate_offline", "migrate_offline", "replay", {}},
         {"replay", "", "replay",
          {{"projectors", ArgType::TextArray}, {"replay_schema", ArgType::Name}, {"archive_schema", ArgType::Name},
           {"batch_size", ArgType::Int}, {"workers", ArgType::Int}, {"lag_threshold", ArgType::Int},

@@ -1,7 +1,9 @@
 // Short-timeout lock acquisition with back-off (see brief_lock.hpp).
 #include "pg/brief_lock.hpp"
 
+#include "pg/catalog.hpp"
 #include "pg/guard.hpp"
+#include "pg/spi.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -85,6 +87,15 @@ int lock_tables_briefly(const std::vector<TableLock>& locks, int lock_timeout_ms
     const TableLock* data = locks.data();
     const int n = static_cast<int>(locks.size());
     return pg_call([&] { return lock_with_retries_unguarded(data, n, lock_timeout_ms, max_wait_ms); });
+}
+
+std::vector<TableLock> event_table_locks(const EventStore& es) {
+    std::vector<TableLock> locks{{es.events, ExclusiveLock}};  // blocks inserts, not reads
+    // A partitioned event table: its partitions too, for inserts that name a partition directly.
+    QueryResult partitions = spi_run("SELECT relid::oid FROM pg_partition_tree($1::oid::regclass) WHERE relid <> $1::oid::regclass",
+                                     {oid_param(es.events)});
+    for (const Row& r : partitions.rows) locks.push_back({static_cast<Oid>(std::stoul(*r[0])), ExclusiveLock});
+    return locks;
 }
 
 }  // namespace viewmig::pg

@@ -22,4 +22,9 @@ struct TableLock {
 // Returns the number of attempts it took; ERROR 55P03 with a HINT when max_wait_ms is spent.
 int lock_tables_briefly(const std::vector<TableLock>& locks, int lock_timeout_ms, int max_wait_ms);
 
+struct EventStore;
+// EXCLUSIVE on the event table and its partitions: inserts wait, reads go on (complete() and
+// migrate_offline() take it for their last increment).
+std::vector<TableLock> event_table_locks(const EventStore& es);
+
 }  // namespace viewmig::pg

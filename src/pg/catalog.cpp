@@ -115,7 +115,7 @@ std::vector<ProjectorVersion> load_projector_versions(const std::vector<std::str
 namespace {
 const char* kReplayColumns =
     "SELECT id, state, projectors::text, versions::text, view_schema, replay_schema, archive_schema, "
-    "       managed_tables::text, batch_size, initial_bound, replayed_bound, events_total, events_done "
+    "       managed_tables::text, batch_size, initial_bound, replayed_bound, events_total, events_done, kind, target_version "
     "FROM viewmig.replays ";
 
 Replay to_replay(const Row& row) {
@@ -137,6 +137,8 @@ Replay to_replay(const Row& row) {
     r.replayed_bound = opt(row[10]);
     r.events_total = opt(row[11]);
     r.events_done = to_int8(row[12]);
+    r.view_schema_migration = *row[13] == "view_schema";
+    r.target_version = opt(row[14]);
     return r;
 }
 }  // namespace
@@ -175,6 +177,26 @@ void require_replay_owner_rights(const Replay& replay, core::ReplayStep step) {
     for (const std::string& table : replay.managed_tables)
         require_table_owner_rights(replay.view_schema, table,
                                    "run viewmig." + std::string(core::to_string(step)) + "() on replay " + std::to_string(replay.id));
+}
+
+void finish_replay(const Replay& replay) {
+    for (std::size_t i = 0; i < replay.projectors.size(); ++i) {
+        const std::vector<SqlParam> key = {text_param(replay.projectors[i]), int4_param(replay.versions[i])};
+        spi_run_as_owner("UPDATE viewmig.projector_versions SET status = 'retired' "
+                         "WHERE projector = $1 AND status = 'active' AND version <> $2", key);
+        spi_run_as_owner("UPDATE viewmig.projector_versions SET status = 'active', activated_at = now() "
+                         "WHERE projector = $1 AND version = $2", key);
+    }
+    spi_run_as_owner("UPDATE viewmig.replays SET state = 'completed', finished_at = now(), updated_at = now(), "
+                     "last_error = NULL WHERE id = $1", {int8_param(replay.id)});
+}
+
+void refuse_view_schema_migration(const Replay& replay, const char* step) {
+    if (!replay.view_schema_migration) return;
+    throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+                    std::string("cannot run viewmig.") + step + "(): the active replay " + std::to_string(replay.id) +
+                        " is a view-schema migration to version " + std::to_string(replay.target_version.value_or(0)))
+        .hint("Finish it with viewmig.migrate_offline(), or drop it with viewmig.rollback_migration().");
 }
 
 std::optional<Replay> require_step(core::ReplayStep step, bool for_update) {

@@ -46,6 +46,10 @@ struct Replay {
     std::vector<std::string> managed_tables;
     std::optional<int64_t> batch_size, initial_bound, replayed_bound, events_total;
     int64_t events_done = 0;
+    // A versioned view-schema migration (migrate_online): replay_schema holds views onto the
+    // view schema's <table>_<target_version> tables; migrate_offline swaps by renaming.
+    bool view_schema_migration = false;
+    std::optional<int64_t> target_version;
 };
 
 // ERROR with a HINT to call set_event_store when none is set.
@@ -65,6 +69,12 @@ Replay load_replay(int64_t id);
 void require_table_owner_rights(const std::string& view_schema, const std::string& table, const std::string& purpose);
 
 void require_replay_owner_rights(const Replay& replay, core::ReplayStep step);
+
+// Marks the replay completed and its projector versions active (retiring the versions they replace).
+void finish_replay(const Replay& replay);
+
+// ERROR for lifecycle steps that do not apply to a view-schema migration (it ends with migrate_offline).
+void refuse_view_schema_migration(const Replay& replay, const char* step);
 
 // ERROR naming the step to call when `step` is not allowed in the active replay's state.
 // Other steps also need the owner's rights on the replay's tables.

@@ -65,11 +65,7 @@ void restore_deferrability(const Replay& replay) {
 }
 
 std::vector<TableLock> locks_for(const Replay& replay, const EventStore& es) {
-    std::vector<TableLock> locks{{es.events, ExclusiveLock}};  // blocks inserts, not reads
-    // A partitioned event table: its partitions too, for inserts that name a partition directly.
-    QueryResult partitions = spi_run("SELECT relid::oid FROM pg_partition_tree($1::oid::regclass) WHERE relid <> $1::oid::regclass",
-                                     {oid_param(es.events)});
-    for (const Row& r : partitions.rows) locks.push_back({static_cast<Oid>(std::stoul(*r[0])), ExclusiveLock});
+    std::vector<TableLock> locks = event_table_locks(es);
     for (const std::string& schema : {replay.view_schema, replay.replay_schema}) {
         QueryResult oids = spi_run(
             "SELECT c.oid FROM unnest($2::name[]) WITH ORDINALITY n(name, ord) JOIN pg_class c ON c.relname = n.name "
@@ -100,6 +96,7 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
         spi_connect();
         lock_replay_steps("complete");
         const Replay replay = *require_step(core::ReplayStep::Complete);
+        refuse_view_schema_migration(replay, "complete");
         const EventStore es = load_event_store();
         require_ours_or_absent(replay.archive_schema, "archive");
         refuse_dependent_objects(replay);
@@ -122,15 +119,7 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
             spi_exec("ALTER TABLE " + quote_qualified(replay.replay_schema, table) + " SET SCHEMA " + quote_ident(replay.view_schema));
         }
         drop_our_schema(replay.replay_schema);
-        for (std::size_t i = 0; i < replay.projectors.size(); ++i) {
-            const std::vector<SqlParam> key = {text_param(replay.projectors[i]), int4_param(replay.versions[i])};
-            spi_run_as_owner("UPDATE viewmig.projector_versions SET status = 'retired' "
-                             "WHERE projector = $1 AND status = 'active' AND version <> $2", key);
-            spi_run_as_owner("UPDATE viewmig.projector_versions SET status = 'active', activated_at = now() "
-                             "WHERE projector = $1 AND version = $2", key);
-        }
-        spi_run_as_owner("UPDATE viewmig.replays SET state = 'completed', finished_at = now(), updated_at = now(), "
-                         "last_error = NULL WHERE id = $1", {int8_param(replay.id)});
+        finish_replay(replay);
 
         const long stall_ms = TimestampDifferenceMilliseconds(lock_start, GetCurrentTimestamp());
         ereport(NOTICE, (errmsg("viewmig: replay %lld completed: %zu tables swapped; %llu events replayed before the lock, %llu under it",

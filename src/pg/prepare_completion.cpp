@@ -81,6 +81,7 @@ PGDLLEXPORT Datum viewmig_prepare_completion(PG_FUNCTION_ARGS) {
         spi_connect();
         lock_replay_steps("prepare_completion");
         const Replay replay = *require_step(core::ReplayStep::PrepareCompletion, false);
+        refuse_view_schema_migration(replay, "prepare_completion");
         spi_finish();
         bgw::run_in_workers(WorkerTask::PrepareCompletion, replay.id, 0, 1);
         PG_RETURN_VOID();

@@ -12,7 +12,7 @@ extern "C" {
 
 namespace viewmig::pg {
 
-enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2, SchemaMigration = 3 };
+enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2, SchemaMigration = 3, MigrateOnline = 4 };
 enum class WorkerOutcome : int32 { Running = 0, Succeeded = 1, Failed = 2 };
 
 // The caller sets the *_before counters (work committed by earlier calls) before the workers

@@ -16,6 +16,10 @@ uint64_t run_initial_replay_task(WorkerShared& shared);
 // Builds the kept indexes, CLUSTERs where the view table was clustered, VACUUM ANALYZEs.
 uint64_t run_prepare_completion_task(WorkerShared& shared);
 
+// migrate_online(): prepares the <table>_<version> tables (view_schema_migration.cpp), then
+// replays into them like run_initial_replay_task. Returns the events replayed.
+uint64_t run_migrate_online_task(WorkerShared& shared);
+
 // Runs the next runnable background schema migration (schema_migration_runner.cpp); returns its
 // id, 0 when none may run now.
 uint64_t run_schema_migration_task(WorkerShared& shared);

@@ -62,7 +62,9 @@ CREATE TABLE viewmig.replays (
     initial_started_at timestamptz,
     updated_at        timestamptz NOT NULL DEFAULT now(),
     finished_at       timestamptz,
-    last_error        text
+    last_error        text,
+    kind              text NOT NULL DEFAULT 'replay' CHECK (kind IN ('replay', 'view_schema')),
+    target_version    int       -- view_schema: the version migrate_online builds
 );
 CREATE UNIQUE INDEX replays_one_active ON viewmig.replays ((true))
     WHERE state NOT IN ('completed', 'aborted');
@@ -100,13 +102,41 @@ CREATE TABLE viewmig.replay_deferred_ddl (
 );
 
 
+-- Versioned view-schema migrations (Sequent 7's ViewSchema model): table DDL with %SUFFIX%
+-- placeholders, versions naming the projectors to rebuild, and the versions migrated so far.
+CREATE TABLE viewmig.view_schema_versions (
+    version      int PRIMARY KEY CHECK (version > 0),
+    migrated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE viewmig.table_definitions (
+    table_name   name PRIMARY KEY,
+    view_schema  name NOT NULL,
+    ddl          text NOT NULL,   -- every name that must be unique carries %SUFFIX%
+    defined_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE viewmig.view_schema_version_definitions (
+    version      int PRIMARY KEY CHECK (version > 0),
+    projectors   text[] NOT NULL CHECK (cardinality(projectors) > 0),
+    defined_at   timestamptz NOT NULL DEFAULT now()
+);
+-- The <table>_<version> tables migrate_online created (so only those are ever dropped again).
+CREATE TABLE viewmig.view_schema_migration_tables (
+    version      int NOT NULL,
+    view_schema  name NOT NULL,
+    table_name   name NOT NULL,   -- the managed table, e.g. accounts
+    new_table    name NOT NULL,   -- what migrate_online built, e.g. accounts_2
+    table_oid    oid NOT NULL,
+    PRIMARY KEY (version, table_name)
+);
+
 -- The job queue: steps (and whole replays) run by background workers. A job runs as the role
 -- that enqueued it. Jobs of one lane run one at a time, in id order; the indexes below make the
 -- database enforce it (one running job per lane, one queued or running replay pipeline).
 CREATE TABLE viewmig.jobs (
     id            bigserial PRIMARY KEY,
     kind          text NOT NULL CHECK (kind IN ('prepare_initial', 'replay_initial', 'replay_increment',
-                                               'prepare_completion', 'complete', 'abort', 'replay')),
+                                               'prepare_completion', 'complete', 'abort', 'replay',
+                                               'migrate_online', 'migrate_offline')),
     lane          text NOT NULL,
     arguments     jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(arguments) = 'object'),
     status        text NOT NULL DEFAULT 'enqueued'
@@ -259,6 +289,37 @@ CREATE FUNCTION viewmig.abort()
 RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_abort';
 COMMENT ON FUNCTION viewmig.abort IS 'Drops the replay schema and ends the active replay; the view schema is untouched';
 
+
+
+-- ---- versioned view-schema migrations -------------------------------------------------------
+
+CREATE FUNCTION viewmig.current_view_schema_version()
+RETURNS int LANGUAGE sql STABLE AS $$ SELECT coalesce(max(version), 0) FROM viewmig.view_schema_versions $$;
+COMMENT ON FUNCTION viewmig.current_view_schema_version IS 'The view-schema version migrated last (0: none)';
+
+CREATE FUNCTION viewmig.define_table_sql(table_name name, ddl text, view_schema name DEFAULT 'view_schema')
+RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_define_table_sql';
+COMMENT ON FUNCTION viewmig.define_table_sql IS 'Stores (and checks) the DDL of a managed table, with %SUFFIX% on every unique name';
+
+CREATE FUNCTION viewmig.define_view_schema_version(version int, projectors text[])
+RETURNS void LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_define_view_schema_version';
+COMMENT ON FUNCTION viewmig.define_view_schema_version IS 'Names the projectors a view-schema version rebuilds';
+
+CREATE FUNCTION viewmig.create_view_tables()
+RETURNS int LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_create_view_tables';
+COMMENT ON FUNCTION viewmig.create_view_tables IS 'Creates the defined tables that do not exist yet (%SUFFIX% removed) and records the newest version for a fresh setup; returns the tables created';
+
+CREATE FUNCTION viewmig.migrate_online(batch_size int DEFAULT NULL)
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_migrate_online';
+COMMENT ON FUNCTION viewmig.migrate_online IS 'Builds <table>_<new version> tables and replays the changed projectors into them, while the application runs';
+
+CREATE FUNCTION viewmig.migrate_offline()
+RETURNS bigint LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_migrate_offline';
+COMMENT ON FUNCTION viewmig.migrate_offline IS 'Replays what is left and swaps the tables by renaming, in one transaction; records the new version';
+
+CREATE FUNCTION viewmig.rollback_migration()
+RETURNS boolean LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_rollback_migration';
+COMMENT ON FUNCTION viewmig.rollback_migration IS 'Drops the tables of an unfinished view-schema migration; the live tables stay as they are';
 
 -- ---- the job queue ---------------------------------------------------------------------------
 

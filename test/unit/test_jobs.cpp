@@ -36,6 +36,8 @@ const std::map<std::string, ExpectedKind>& expected_kinds() {
         {"prepare_completion", {"prepare_completion", {}}},
         {"complete", {"complete", {}}},
         {"abort", {"abort", {}}},
+        {"migrate_online", {"migrate_online", {{"batch_size", ArgType::Int}}}},
+        {"migrate_offline", {"migrate_offline", {}}},
         {"replay",
          {"",
           {{"projectors", ArgType::TextArray},
@@ -60,9 +62,10 @@ TEST(JobKinds, ExactlyTheExpectedKindsInOrder) {
     std::vector<std::string> names;
     for (const JobKind& k : job_kinds()) names.emplace_back(k.name);
     EXPECT_EQ(names, (std::vector<std::string>{"prepare_initial", "replay_initial", "replay_increment", "prepare_completion",
-                                               "complete", "abort", "replay"}));
+                                               "complete", "abort", "migrate_online", "migrate_offline", "replay"}));
     EXPECT_EQ(job_kind_names(),
-              "prepare_initial, replay_initial, replay_increment, prepare_completion, complete, abort, replay");
+              "prepare_initial, replay_initial, replay_increment, prepare_completion, complete, abort, migrate_online, "
+              "migrate_offline, replay");
 }
 
 TEST(JobKinds, EveryKindHasItsFunctionLaneAndArguments) {
