@@ -21,7 +21,7 @@ SHLIB_LINK  = -lstdc++
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
 REGRESS      = setup lifecycle errors quoting privileges jobs schema_migrations view_schema_migrations
 
-ISOLATION      = increment_during_inserts complete_during_inserts job_notifications
+ISOLATION      = increment_during_inserts complete_during_inserts job_notifications view_schema_migration_during_inserts
 ISOLATION_OPTS =
 
 # C++ code gains nothing from JIT inlining, and clang may not be installed.
