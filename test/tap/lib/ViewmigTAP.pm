@@ -1,6 +1,8 @@
 # Helpers shared by the viewmig TAP tests (test/tap/t/*.pl): a cluster preloading viewmig, the
 # blog fixtures, a handler that can be held at a gate mid-replay, job queue helpers, and the
-# "tables equal a rebuild from scratch" check built on test/fixtures/compare.sql.
+# "tables equal a rebuild from scratch" check built on test/fixtures/compare.sql; for background
+# schema migrations, an old-snapshot holder that keeps CREATE INDEX CONCURRENTLY waiting, row and
+# event helpers, and a watcher sampling the one-migration-per-table rule.
 package ViewmigTAP;
 
 use strict;
@@ -12,10 +14,13 @@ use JSON::PP ();
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes ();
 
 our @EXPORT = qw(viewmig_node install_blog install_gated_handler require_job_queue wait_for_launcher
   enqueue_job wait_for_job_end job_is job_field job_events event_count tables_match_rebuild
-  handler_calls_exact hold_gate viewmig_backends notifications_for @BLOG_TABLES $GATE_LOCK);
+  handler_calls_exact hold_gate viewmig_backends notifications_for @BLOG_TABLES $GATE_LOCK
+  require_schema_migrations fill_table hold_old_snapshot sm_field sm_events sm_event_count wait_for_sm_end
+  sm_is wait_for_sm_phase sm_notifications_for index_state one_per_table_violations watch_until);
 
 our @BLOG_TABLES = qw(authors posts post_tags);
 our $GATE_LOCK   = 4242;    # advisory lock key of the gate (see install_gated_handler)
@@ -257,6 +262,175 @@ sub notifications_for
 		push @found, $payload if ref $payload eq 'HASH' && defined $payload->{job} && $payload->{job} == $id;
 	}
 	return @found;
+}
+
+# ---- Background schema migrations (test/tap/t/008_* and later) ----
+
+# Fails fast when the installed build has no background schema migrations.
+sub require_schema_migrations
+{
+	my ($node) = @_;
+	my $has = $node->safe_psql('postgres',
+		q{SELECT to_regprocedure('viewmig.run_background_schema_migrations()') IS NOT NULL});
+	ok($has eq 't', 'the installed viewmig has background schema migrations')
+	  or BAIL_OUT_FILE('the installed viewmig build has no background schema migrations; run `make install`');
+	return;
+}
+
+# CREATE TABLE $table (id int, a int, b text, c int) with $rows rows, as $opt{user} (a LOGIN role;
+# default: the bootstrap superuser).
+sub fill_table
+{
+	my ($node, $table, $rows, %opt) = @_;
+	my @extra = defined $opt{user} ? (extra_params => [ '-U', $opt{user} ]) : ();
+	$node->safe_psql(
+		'postgres', qq{
+CREATE TABLE $table (id int NOT NULL, a int NOT NULL, b text NOT NULL, c int);
+INSERT INTO $table SELECT g, g % 1000, md5(g::text), g % 7 FROM generate_series(1, $rows) g;
+ANALYZE $table;
+}, @extra);
+	return;
+}
+
+# A background session whose open transaction holds an old snapshot: every CREATE INDEX
+# CONCURRENTLY started after it waits for it ("waiting for old snapshots", after the build and
+# the validation scan, with its INVALID index in the catalog) until the session ends. REPEATABLE
+# READ is what keeps the snapshot: an idle READ COMMITTED transaction has an xid but no xmin, and
+# CIC does not wait for it. The session touches no table, so it holds no lock a DROP INDEX
+# CONCURRENTLY would wait for. Quit it (or let the server drop it) to let the builds finish.
+sub hold_old_snapshot
+{
+	my ($node) = @_;
+	my $holder = $node->background_psql('postgres');
+	$holder->query_safe('BEGIN ISOLATION LEVEL REPEATABLE READ');
+	$holder->query_safe('SELECT txid_current()');
+	return $holder;
+}
+
+sub sm_field
+{
+	my ($node, $id, $expr) = @_;
+	return $node->safe_psql('postgres', "SELECT $expr FROM viewmig.background_schema_migrations m WHERE id = $id");
+}
+
+# The migration's events in order, comma-separated.
+sub sm_events
+{
+	my ($node, $id) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(event, ',' ORDER BY id) FROM viewmig.schema_migration_events WHERE migration_id = $id");
+}
+
+sub sm_event_count
+{
+	my ($node, $id, $event) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT count(*) FROM viewmig.schema_migration_events WHERE migration_id = $id AND event = '$event'");
+}
+
+# Polls until the migration is succeeded, failed or cancelled (errored waits for a retry);
+# returns that status.
+sub wait_for_sm_end
+{
+	my ($node, $id) = @_;
+	$node->poll_query_until('postgres',
+		"SELECT status IN ('succeeded', 'failed', 'cancelled') FROM viewmig.background_schema_migrations WHERE id = $id")
+	  or diag("schema migration $id did not end: " . sm_field($node, $id, 'row_to_json(m)'));
+	return sm_field($node, $id, 'status');
+}
+
+# Waits for the migration to end and checks its final status; on a mismatch shows the row and
+# its events.
+sub sm_is
+{
+	my ($node, $id, $status, $label) = @_;
+	my $got = wait_for_sm_end($node, $id);
+	is($got, $status, $label // "schema migration $id ends $status")
+	  or diag('migration: ' . $node->safe_psql('postgres',
+			"SELECT row_to_json(m) FROM viewmig.background_schema_migrations m WHERE id = $id")
+		  . "\nevents: " . sm_events($node, $id));
+	return $got;
+}
+
+# Polls the status view until the migration is running with the given CREATE INDEX progress
+# phase (default: any phase).
+sub wait_for_sm_phase
+{
+	my ($node, $id, $phase, $label) = @_;
+	my $cond = defined $phase ? "phase = '$phase'" : 'phase IS NOT NULL';
+	return ok(
+		$node->poll_query_until(
+			'postgres',
+			"SELECT status = 'running' AND $cond FROM viewmig.background_schema_migrations_status WHERE id = $id"),
+		$label // "migration $id runs, its build in phase " . ($phase // '(any)'))
+	  || diag('status: ' . $node->safe_psql('postgres',
+			"SELECT row_to_json(s) FROM viewmig.background_schema_migrations_status s WHERE id = $id"));
+}
+
+# The NOTIFY viewmig_schema_migrations payloads (decoded) that psql printed in $output for
+# migration $id.
+sub sm_notifications_for
+{
+	my ($output, $id) = @_;
+	my @found;
+	for my $line (split /\n/, $output // '')
+	{
+		next
+		  unless $line =~
+		  /^Asynchronous notification "viewmig_schema_migrations" with payload "(.*)" received from server process/;
+		my $payload = eval { JSON::PP::decode_json($1) };
+		push @found, $payload
+		  if ref $payload eq 'HASH' && defined $payload->{migration} && $payload->{migration} == $id;
+	}
+	return @found;
+}
+
+# 'valid', 'INVALID' or 'missing': the index named $name (any schema).
+sub index_state
+{
+	my ($node, $name) = @_;
+	return $node->safe_psql(
+		'postgres', qq{
+SELECT coalesce((SELECT string_agg(CASE WHEN i.indisvalid AND i.indisready THEN 'valid' ELSE 'INVALID' END, ',')
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = '$name'), 'missing')});
+}
+
+# SQL returning '' or a description of every table that has more than one schema migration
+# running, or more than one CREATE INDEX in progress, right now.
+sub one_per_table_violations
+{
+	return q{
+SELECT coalesce(string_agg(v, '; '), '') FROM (
+    SELECT table_name::text || ': migrations ' || string_agg(id::text, '+' ORDER BY id) || ' running' AS v
+    FROM viewmig.background_schema_migrations WHERE status = 'running' AND NOT composite
+    GROUP BY table_name HAVING count(*) > 1
+    UNION ALL
+    SELECT relid::regclass::text || ': ' || count(*) || ' index builds in progress (pids '
+           || string_agg(pid::text, '+' ORDER BY pid) || ')'
+    FROM pg_stat_progress_create_index GROUP BY relid HAVING count(*) > 1) s};
+}
+
+# Samples $check (SQL returning '' when all is well, else a description) over and over in a
+# session of its own (autocommit: it never holds a snapshot between samples) until $until (SQL
+# returning true) holds or the poll timeout passes. Returns (samples, [distinct violations],
+# reached): the caller asserts on them.
+sub watch_until
+{
+	my ($node, $check, $until) = @_;
+	my $session = $node->background_psql('postgres');
+	my ($samples, %seen, $reached) = (0);
+	my $deadline = time() + $PostgreSQL::Test::Utils::timeout_default;
+	while (time() < $deadline)
+	{
+		my $row = $session->query_safe("SELECT ($until)::text || '|' || coalesce(($check), '')");
+		$samples++;
+		my ($done, $violation) = split /\|/, $row, 2;
+		$seen{$violation} = 1 if defined $violation && $violation ne '';
+		if ($done eq 'true') { $reached = 1; last; }
+		Time::HiRes::usleep(5_000);     # pacing only: no assertion depends on it
+	}
+	$session->quit;
+	return ($samples, [ sort keys %seen ], $reached);
 }
 
 1;
