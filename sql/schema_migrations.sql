@@ -35,6 +35,10 @@ SELECT count(*) AS queued FROM viewmig.background_schema_migrations;
 -- The odd name was quoted, not executed: it is queued under that exact name.
 SELECT definition FROM viewmig.background_schema_migrations WHERE migration_name LIKE 'x;%';
 SELECT viewmig.cancel_schema_migration(id) FROM viewmig.background_schema_migrations WHERE migration_name LIKE 'x;%';
+-- A cancelled migration is queued anew by the same call (a failed one would be retried instead).
+SELECT viewmig.add_index_in_background('shop.orders', ARRAY['total'], name => 'x; DROP TABLE shop.orders') AS again \gset
+SELECT id = :again AS new_row, status FROM viewmig.background_schema_migrations WHERE migration_name LIKE 'x;%' ORDER BY id;
+SELECT viewmig.cancel_schema_migration(:again);
 
 -- 4. An INVALID index left by a failed build is dropped and built again; a valid index with
 --    the same definition counts as done without work.

@@ -7,11 +7,15 @@
 #include "bgw/replay_worker.hpp"
 #include "core/index_definition.hpp"
 #include "core/json_text.hpp"
+#include "pg/brief_lock.hpp"
 #include "pg/commit_actions.hpp"
+#include "pg/gucs.hpp"
 #include "pg/guard.hpp"
 #include "pg/job_queue.hpp"
 #include "pg/schema_migrations.hpp"
 #include "pg/spi.hpp"
+
+#include <algorithm>
 
 extern "C" {
 #include "catalog/pg_type.h"
@@ -147,6 +151,24 @@ Queued queue_partitioned_index(const core::IndexSpec& spec, Oid table, const New
     }
     return q;
 }
+
+}  // namespace
+
+namespace viewmig::pg {
+
+void drop_invalid_parent_index(Oid table, const std::string& name) {
+    const auto index = spi_value("SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                                 "WHERE i.indrelid = $1 AND c.relname = $2 AND NOT i.indisvalid",
+                                 {oid_param(table), text_param(name)});
+    if (!index) return;
+    // A partitioned index can not be dropped concurrently; the lock is brief and bounded.
+    lock_tables_briefly({{table, AccessExclusiveLock}}, viewmig_lock_timeout_ms, viewmig_lock_max_wait_ms);
+    spi_exec("DROP INDEX " + *index);
+}
+
+}  // namespace viewmig::pg
+
+namespace {
 
 std::optional<SchemaMigration> require_own_migration(int64_t id, const char* action) {
     std::optional<SchemaMigration> m = find_schema_migration(id, true);
@@ -286,7 +308,7 @@ PGDLLEXPORT Datum viewmig_enqueue_schema_migration(PG_FUNCTION_ARGS) {
         m.name = text_to_cstring(PG_GETARG_TEXT_PP(0));
         m.table = PG_GETARG_OID(1);
         m.definition = text_to_cstring(PG_GETARG_TEXT_PP(2));
-        table_info(m.table);
+        require_table_owner(m.table, "queue a schema migration on it");
         require_statements(m.definition, 0, 0, "the definition");
         read_common(fcinfo, 3, m);
         const int64_t id = finish_enqueue(queue_schema_migration(m));
@@ -325,9 +347,10 @@ PGDLLEXPORT Datum viewmig_cancel_schema_migration(PG_FUNCTION_ARGS) {
         }
         // The row and, for a composite, its unfinished children.
         QueryResult running = spi_run_as_owner(
-            "WITH c AS (UPDATE viewmig.background_schema_migrations SET status = 'cancelled', finished_at = now() "
-            "           WHERE (id = $1 OR parent_id = $1) AND status NOT IN ('succeeded', 'cancelled') "
-            "           RETURNING id, worker_pid) "
+            "WITH c AS (UPDATE viewmig.background_schema_migrations n SET status = 'cancelled', finished_at = now(), "
+            "           worker_pid = NULL FROM viewmig.background_schema_migrations o "
+            "           WHERE o.id = n.id AND (n.id = $1 OR n.parent_id = $1) AND n.status NOT IN ('succeeded', 'cancelled') "
+            "           RETURNING n.id, o.worker_pid) "
             "SELECT id, worker_pid FROM c ORDER BY id",
             {int8_param(id)});
         for (const Row& row : running.rows) {
@@ -337,6 +360,10 @@ PGDLLEXPORT Datum viewmig_cancel_schema_migration(PG_FUNCTION_ARGS) {
             // cancelled CREATE INDEX CONCURRENTLY leaves behind (an INVALID index).
             if (row[1]) at_commit_cancel(static_cast<pid_t>(to_int8(row[1])));
         }
+        // A composite index build cancelled between its children leaves the parent's ON ONLY
+        // index INVALID; with a child running, its worker drops it (schema_migration_runner.cpp).
+        const bool child_running = std::any_of(running.rows.begin(), running.rows.end(), [](const Row& r) { return r[1].has_value(); });
+        if (m.composite && m.kind == "add_index" && !child_running) drop_invalid_parent_index(m.table, m.name);
         spi_finish();
         PG_RETURN_BOOL(true);
     });

@@ -311,8 +311,19 @@ int64_t run_next_schema_migration() {
             set_lock_timeout(false);
             worker_begin(label(m) + ": cleaning up");
             const IndexState left = find_index(m);
+            const bool partitioned = spi_value("SELECT relkind::text FROM pg_class WHERE oid = $1", {oid_param(m.table)}) == "p";
             worker_commit();
-            if (left.exists && !left.valid) drop_invalid_index(m, left.schema);
+            if (left.exists && !left.valid && !partitioned) drop_invalid_index(m, left.schema);
+            if (m.parent_id) {
+                // The parent's ON ONLY index stays INVALID until every partition is attached.
+                worker_begin(label(m) + ": cleaning up the parent's index");
+                const auto parent = spi_run("SELECT table_name::oid, migration_name FROM viewmig.background_schema_migrations "
+                                            "WHERE id = $1",
+                                            {int8_param(*m.parent_id)})
+                                        .rows.at(0);
+                drop_invalid_parent_index(static_cast<Oid>(std::stoul(*parent[0])), *parent[1]);
+                worker_commit();
+            }
         }
     }
     return m.id;

@@ -70,7 +70,7 @@ Queued queue_schema_migration(const NewSchemaMigration& m) {
     if (!m.parent_id) {
         QueryResult existing = spi_run_as_owner(
             "SELECT id, definition, status FROM viewmig.background_schema_migrations "
-            "WHERE table_name = $1 AND migration_name = $2 AND kind = $3 AND parent_id IS NULL",
+            "WHERE table_name = $1 AND migration_name = $2 AND kind = $3 AND parent_id IS NULL AND status <> 'cancelled'",
             {oid_param(m.table), text_param(m.name), text_param(m.kind)});
         if (!existing.rows.empty()) {
             const Row& row = existing.rows[0];

@@ -71,6 +71,10 @@ struct TableInfo {
 };
 TableInfo table_info(Oid table);
 
+// Drops the parent's INVALID index `name` left by a cancelled partitioned-table build (plain
+// DROP INDEX: a partitioned index can not be dropped concurrently), after a brief lock.
+void drop_invalid_parent_index(Oid table, const std::string& name);
+
 // ERROR unless the current user has the owner's rights on the table (what index builds and
 // VALIDATE CONSTRAINT need), naming `purpose`.
 void require_table_owner(Oid table, const std::string& purpose);

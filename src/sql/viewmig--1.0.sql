@@ -198,14 +198,14 @@ CREATE TABLE viewmig.background_schema_migrations (
     worker_pid         int,
     run_as             regrole NOT NULL,
     created_at         timestamptz NOT NULL DEFAULT now(),
-    updated_at         timestamptz NOT NULL DEFAULT now(),
-    UNIQUE (table_name, migration_name, kind, parent_id)
+    updated_at         timestamptz NOT NULL DEFAULT now()
 );
 -- Never two migrations running on one table, whoever schedules them.
 CREATE UNIQUE INDEX background_schema_migrations_one_per_table ON viewmig.background_schema_migrations (table_name)
     WHERE status = 'running' AND NOT composite;
+-- One live migration per table, name and kind (a cancelled one may be queued anew).
 CREATE UNIQUE INDEX background_schema_migrations_name ON viewmig.background_schema_migrations (table_name, migration_name, kind)
-    WHERE parent_id IS NULL;
+    WHERE parent_id IS NULL AND status <> 'cancelled';
 
 -- Only these status changes are legal (as in online_migrations), checked by a trigger.
 CREATE FUNCTION viewmig.check_schema_migration_transition() RETURNS trigger LANGUAGE plpgsql AS $$
