@@ -57,7 +57,8 @@ EventStore load_event_store() {
 namespace {
 const char* kProjectorColumns =
     "SELECT projector, version, handler::text, handler::oid, view_schema, managed_tables::text, "
-    "       additional_replay_indexes::text, event_types::text, live, status FROM viewmig.projector_versions ";
+    "       additional_replay_indexes::text, event_types::text, live, status, mode = 'batch' "
+    "FROM viewmig.projector_versions ";
 
 ProjectorVersion to_projector(const Row& row) {
     ProjectorVersion p;
@@ -71,6 +72,7 @@ ProjectorVersion to_projector(const Row& row) {
     if (row[7]) p.event_types = parse_text_array(row[7]);
     p.live = to_bool(row[8]);
     p.status = *row[9];
+    p.batch = to_bool(row[10]);
     return p;
 }
 }  // namespace

@@ -34,6 +34,7 @@ struct ProjectorVersion {
     std::vector<std::string> additional_replay_indexes;
     std::optional<std::vector<std::string>> event_types;
     bool live = false;
+    bool batch = false;  // mode 'batch': the handler takes an array of events of whole aggregates
     std::string status;
 };
 

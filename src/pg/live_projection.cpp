@@ -11,6 +11,7 @@ extern "C" {
 #include "access/tupconvert.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
@@ -30,7 +31,7 @@ namespace {
 
 const char* kLiveProjectors =
     "SELECT v.handler::oid, v.event_types, quote_ident(v.view_schema), "
-    "       s.events::oid, s.event_type_column::text "
+    "       s.events::oid, s.event_type_column::text, v.mode = 'batch' "
     "FROM viewmig.projector_versions v CROSS JOIN viewmig.event_store s "
     "WHERE v.status = 'active' AND v.live ORDER BY v.projector";
 
@@ -69,6 +70,7 @@ void project_live_unguarded(TriggerData* trigger) {
         if (map) tuple = execute_attr_map_tuple(tuple, map);
     }
     const Datum row = heap_copy_tuple_as_datum(tuple, parent_desc);
+    const Oid rowtype = parent_desc->tdtypeid;
     const int type_attnum = SPI_fnumber(parent_desc, type_column);
     const char* event_type = type_attnum > 0 ? SPI_getvalue(tuple, parent_desc, type_attnum) : nullptr;
     table_close(parent, AccessShareLock);
@@ -84,7 +86,18 @@ void project_live_unguarded(TriggerData* trigger) {
         const char* path = base && base[0] ? psprintf("%s, %s", schema, base) : schema;
         const int guc_level = NewGUCNestLevel();
         set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-        OidFunctionCall1(handler, row);
+        const bool batch = DatumGetBool(SPI_getbinval(p, projectors->tupdesc, 6, &isnull));
+        if (batch) {
+            // A batch handler gets the one new event as a one-element array.
+            int16 typlen;
+            bool typbyval;
+            char typalign;
+            get_typlenbyvalalign(rowtype, &typlen, &typbyval, &typalign);
+            Datum single = row;
+            OidFunctionCall1(handler, PointerGetDatum(construct_array(&single, 1, rowtype, typlen, typbyval, typalign)));
+        } else {
+            OidFunctionCall1(handler, row);
+        }
         AtEOXact_GUC(true, guc_level);
     }
     SPI_finish();

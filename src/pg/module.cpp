@@ -24,6 +24,7 @@ char* viewmig_database = nullptr;
 int viewmig_naptime_s = 10;
 int viewmig_max_workers = 2;
 int viewmig_retry_delay_s = 10;
+int viewmig_handler_batch_size = 1000;
 char* viewmig_throttle_function = nullptr;
 char* viewmig_error_handler = nullptr;
 
@@ -46,6 +47,9 @@ void _PG_init(void) {
                             &viewmig_naptime_s, 10, 1, 3600, PGC_SIGHUP, GUC_UNIT_S, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.max_workers", "How many viewmig jobs one launcher runs at a time.", nullptr,
                             &viewmig_max_workers, 2, 1, 64, PGC_SIGHUP, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("viewmig.handler_batch_size",
+                            "About how many events a batch projector's handler receives per call (whole aggregates).", nullptr,
+                            &viewmig_handler_batch_size, 1000, 1, 1000000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.retry_delay", "Back-off before the second attempt of a failed job or schema migration.",
                             "Each further attempt waits twice as long, at most 10 minutes.", &viewmig_retry_delay_s, 10, 0, 600,
                             PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
@@ -63,7 +67,7 @@ void _PG_init(void) {
 namespace viewmig::pg {
 namespace {
 // Settings a worker takes over from its caller (viewmig.database is the server's, not a session's).
-constexpr const char* kSessionSettings[] = {"viewmig.batch_size",    "viewmig.lock_timeout",      "viewmig.lock_max_wait",
+constexpr const char* kSessionSettings[] = {"viewmig.handler_batch_size", "viewmig.batch_size",    "viewmig.lock_timeout",      "viewmig.lock_max_wait",
                                             "viewmig.progress_interval", "viewmig.retry_delay", "viewmig.throttle_function",
                                             "viewmig.error_handler"};
 }  // namespace

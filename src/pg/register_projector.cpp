@@ -7,24 +7,29 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "utils/builtins.h"
 #include "utils/errcodes.h"
 }
 
 namespace viewmig::pg {
 namespace {
 
-void check_handler(const EventStore& es, const SqlParam& handler) {
+// An event handler takes one event (the event table's row type); a batch handler an array of them.
+void check_handler(const EventStore& es, const SqlParam& handler, bool batch) {
     QueryResult r = spi_run(
         "SELECT p.oid::regprocedure::text, p.pronargs, p.proargtypes[0], p.prokind::text, "
-        "       has_function_privilege(p.oid, 'EXECUTE'), format_type($2, NULL) "
+        "       has_function_privilege(p.oid, 'EXECUTE'), format_type($2, NULL), "
+        "       CASE WHEN $3 THEN (SELECT typarray FROM pg_type WHERE oid = $2) ELSE $2 END "
         "FROM pg_proc p WHERE p.oid = $1",
-        {handler, oid_param(es.rowtype)});
+        {handler, oid_param(es.rowtype), bool_param(batch)});
     const Row& row = r.rows.at(0);
     const std::string signature = *row[0];
-    if (*row[3] != "f" || to_int8(row[1]) != 1 || to_int8(row[2]) != static_cast<int64_t>(es.rowtype))
+    if (*row[3] != "f" || to_int8(row[1]) != 1 || to_int8(row[2]) != to_int8(row[6]))
         throw UserError(ERRCODE_INVALID_FUNCTION_DEFINITION, "handler " + signature + " has the wrong signature")
-            .detail("A handler takes exactly one argument of the event table's row type " + *row[5] + ".")
-            .hint("CREATE FUNCTION my_handler(e " + *row[5] + ") RETURNS void ...");
+            .detail(batch ? "A batch handler takes exactly one argument, an array of the event table's row type " + *row[5] + "."
+                          : "A handler takes exactly one argument of the event table's row type " + *row[5] + ".")
+            .hint(batch ? "CREATE FUNCTION my_handler(events " + *row[5] + "[]) RETURNS void ..., or register it with mode => 'event'."
+                        : "CREATE FUNCTION my_handler(e " + *row[5] + ") RETURNS void ...");
     if (!to_bool(row[4]))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for handler " + signature);
 }
@@ -104,6 +109,10 @@ PGDLLEXPORT Datum viewmig_register_projector(PG_FUNCTION_ARGS) {
     return sql_entry([&]() -> Datum {
         require_non_null_args(fcinfo, "viewmig.register_projector()", 4);
         if (PG_ARGISNULL(5)) throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "live must not be NULL");
+        const std::string mode = PG_ARGISNULL(6) ? "event" : text_to_cstring(PG_GETARG_TEXT_PP(6));
+        if (mode != "event" && mode != "batch")
+            throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "mode must be 'event' or 'batch', not '" + mode + "'")
+                .hint("'event': the handler takes one event; 'batch': an array of the events of whole aggregates.");
         spi_connect();
         const std::string name = *arg_param(fcinfo, 0).text;
         if (name.empty()) throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "a projector needs a non-empty name");
@@ -112,16 +121,18 @@ PGDLLEXPORT Datum viewmig_register_projector(PG_FUNCTION_ARGS) {
         const bool live = PG_GETARG_BOOL(5);
 
         const EventStore es = load_event_store();
-        check_handler(es, handler);
+        check_handler(es, handler, mode == "batch");
         auto [view_schema, table_names] = check_managed_tables(es, tables);
         check_against_other_projectors(name, view_schema, table_names);
         check_patterns(indexes, event_types);
 
         const std::vector<SqlParam> definition = {text_param(name),       handler, text_param(view_schema),
-                                                  text_array_param(table_names), indexes, event_types, bool_param(live)};
+                                                  text_array_param(table_names), indexes, event_types, bool_param(live),
+                                                  text_param(mode)};
         const std::string same_definition =
             "projector = $1 AND handler = $2::regprocedure AND view_schema = $3 AND managed_tables = $4::name[] "
-            "AND additional_replay_indexes = $5::text[] AND event_types IS NOT DISTINCT FROM $6::text[] AND live = $7";
+            "AND additional_replay_indexes = $5::text[] AND event_types IS NOT DISTINCT FROM $6::text[] AND live = $7 "
+            "AND mode = $8";
 
         // Serialise registrations of one projector.
         spi_run("SELECT pg_advisory_xact_lock(hashtext('viewmig.register_projector'), hashtext($1))", {text_param(name)});
@@ -145,13 +156,13 @@ PGDLLEXPORT Datum viewmig_register_projector(PG_FUNCTION_ARGS) {
                              "WHERE projector = $1 AND status = 'pending'", {text_param(name)});
             version = static_cast<int>(to_int8(spi_run_as_owner(
                 "INSERT INTO viewmig.projector_versions (projector, version, handler, view_schema, managed_tables, "
-                "  additional_replay_indexes, event_types, live, status, activated_at) "
+                "  additional_replay_indexes, event_types, live, mode, status, activated_at) "
                 "SELECT $1, coalesce((SELECT max(version) FROM viewmig.projector_versions WHERE projector = $1), 0) + 1, "
-                "  $2::regprocedure, $3, $4::name[], $5::text[], $6::text[], $7, "
-                "  CASE WHEN $8 THEN 'pending' ELSE 'active' END, CASE WHEN $8 THEN NULL ELSE now() END "
+                "  $2::regprocedure, $3, $4::name[], $5::text[], $6::text[], $7, $8, "
+                "  CASE WHEN $9 THEN 'pending' ELSE 'active' END, CASE WHEN $9 THEN NULL ELSE now() END "
                 "RETURNING version",
                 {definition[0], definition[1], definition[2], definition[3], definition[4], definition[5],
-                 definition[6], bool_param(has_active)}).rows.at(0)[0]));
+                 definition[6], definition[7], bool_param(has_active)}).rows.at(0)[0]));
             if (has_active) {
                 const std::string hint = "It becomes active when a replay that includes it completes: viewmig.prepare_initial(ARRAY[" +
                                          quote_literal(name) + "]), ..., viewmig.complete().";

@@ -1,6 +1,10 @@
 // The per-event replay loop (see replay_scan.hpp). Everything between PG_TRY and the handler
 // calls is plain C data: no C++ object with a destructor lives in scan_range_unguarded().
 #include "pg/replay_scan.hpp"
+#include "pg/gucs.hpp"
+
+#include <algorithm>
+#include <memory>
 
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
@@ -9,7 +13,9 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -21,14 +27,16 @@ ReplayTarget ReplayTarget::for_projectors(const std::vector<ProjectorVersion>& p
                                           std::string base_search_path) {
     std::vector<std::optional<std::vector<std::string>>> filters;
     std::vector<Oid> handlers;
+    std::vector<bool> batch;
     std::vector<std::string> names;
     for (const auto& p : projectors) {
         filters.push_back(p.event_types);
         handlers.push_back(p.handler_oid);
+        batch.push_back(p.batch);
         names.push_back(p.projector);
     }
-    return ReplayTarget{std::move(names), std::move(handlers), core::EventRouter(filters), std::move(target_schema),
-                        std::move(base_search_path)};
+    return ReplayTarget{std::move(names), std::move(handlers), std::move(batch), core::EventRouter(filters),
+                        std::move(target_schema), std::move(base_search_path)};
 }
 
 std::string current_search_path() {
@@ -50,12 +58,16 @@ struct ScanContext {
     int nhandlers;
     const Oid* handler_oids;
     const char* const* projector_names;
+    const bool* batch;     // by projector
+    Oid rowtype;           // the event table's row type (batch arrays' element type)
+    int handler_batch;     // events per batch call
     const core::EventRouter* router;
     uint64 stop_after;
     // Current event, for the error context.
     HeapTuple current_tuple;
     TupleDesc current_desc;
     int current_projector;
+    int current_batch;     // events in the batch being handed over (0: a single event)
     // Results.
     uint64 events;
     bool stopped_early;
@@ -69,6 +81,11 @@ bool same_text(const text* a, const text* b) {
 
 void event_error_context(void* arg) {
     auto* ctx = static_cast<ScanContext*>(arg);
+    if (ctx->current_batch > 0) {
+        errcontext("viewmig replaying a batch of %d events with projector \"%s\"", ctx->current_batch,
+                   ctx->projector_names[ctx->current_projector]);
+        return;
+    }
     if (!ctx->current_tuple) return;
     char* aggregate_id = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 2);
     char* sequence_number = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 3);
@@ -79,6 +96,56 @@ void event_error_context(void* arg) {
                ctx->current_projector >= 0 ? ctx->projector_names[ctx->current_projector] : "?");
 }
 
+// The events collected for batch projectors since the last hand-over, by projector.
+struct BatchBuffers {
+    Datum** items;
+    int* counts;
+    int* capacities;
+    int pending;  // events collected since the last hand-over
+    MemoryContext cxt;
+    int16 typlen;
+    bool typbyval;
+    char typalign;
+};
+
+void collect(BatchBuffers* b, int projector, Datum row) {
+    MemoryContext old = MemoryContextSwitchTo(b->cxt);
+    int& count = b->counts[projector];
+    int& capacity = b->capacities[projector];
+    if (count == capacity) {
+        capacity = capacity ? capacity * 2 : 256;
+        b->items[projector] = static_cast<Datum*>(b->items[projector] ? repalloc(b->items[projector], sizeof(Datum) * capacity)
+                                                                      : palloc(sizeof(Datum) * capacity));
+    }
+    b->items[projector][count++] = datumCopy(row, false, -1);  // the fetched chunk is freed before the hand-over
+    MemoryContextSwitchTo(old);
+}
+
+// Hands each batch projector its collected events as one array (whole aggregates, in order).
+void hand_over(BatchBuffers* b, ScanContext* ctx, FmgrInfo* handlers, MemoryContext call_cxt) {
+    LOCAL_FCINFO(fcinfo, 1);
+    for (int p = 0; p < ctx->nhandlers; ++p) {
+        if (!ctx->batch[p] || b->counts[p] == 0) continue;
+        MemoryContext old = MemoryContextSwitchTo(call_cxt);
+        ArrayType* array = construct_array(b->items[p], b->counts[p], ctx->rowtype, b->typlen, b->typbyval, b->typalign);
+        ctx->current_projector = p;
+        ctx->current_batch = b->counts[p];
+        InitFunctionCallInfoData(*fcinfo, &handlers[p], 1, InvalidOid, nullptr, nullptr);
+        fcinfo->args[0].value = PointerGetDatum(array);
+        fcinfo->args[0].isnull = false;
+        FunctionCallInvoke(fcinfo);
+        ctx->current_batch = 0;
+        MemoryContextSwitchTo(old);
+        MemoryContextReset(call_cxt);
+    }
+    MemoryContextReset(b->cxt);
+    for (int p = 0; p < ctx->nhandlers; ++p) {
+        b->items[p] = nullptr;
+        b->counts[p] = b->capacities[p] = 0;
+    }
+    b->pending = 0;
+}
+
 void scan_range_unguarded(ScanContext* ctx) {
     MemoryContext scan_cxt = AllocSetContextCreate(CurrentMemoryContext, "viewmig replay scan", ALLOCSET_DEFAULT_SIZES);
     MemoryContext event_cxt = AllocSetContextCreate(scan_cxt, "viewmig replay event", ALLOCSET_DEFAULT_SIZES);
@@ -86,6 +153,13 @@ void scan_range_unguarded(ScanContext* ctx) {
 
     FmgrInfo* handlers = static_cast<FmgrInfo*>(palloc0(sizeof(FmgrInfo) * ctx->nhandlers));
     for (int i = 0; i < ctx->nhandlers; ++i) fmgr_info_cxt(ctx->handler_oids[i], &handlers[i], scan_cxt);
+    BatchBuffers batches;
+    batches.items = static_cast<Datum**>(palloc0(sizeof(Datum*) * ctx->nhandlers));
+    batches.counts = static_cast<int*>(palloc0(sizeof(int) * ctx->nhandlers));
+    batches.capacities = static_cast<int*>(palloc0(sizeof(int) * ctx->nhandlers));
+    batches.pending = 0;
+    batches.cxt = AllocSetContextCreate(scan_cxt, "viewmig replay batch", ALLOCSET_DEFAULT_SIZES);
+    get_typlenbyvalalign(ctx->rowtype, &batches.typlen, &batches.typbyval, &batches.typalign);
 
     // Target schema first in search_path while handlers run; undone below or by transaction abort.
     const int guc_level = NewGUCNestLevel();
@@ -117,6 +191,8 @@ void scan_range_unguarded(ScanContext* ctx) {
             bool agg_null;
             text* aggregate = DatumGetTextPP(SPI_getbinval(tuple, table->tupdesc, 2, &agg_null));
             if (!previous_aggregate || !same_text(previous_aggregate, aggregate)) {
+                // Batches end at aggregate boundaries: a batch handler always sees whole aggregates.
+                if (batches.pending >= ctx->handler_batch) hand_over(&batches, ctx, handlers, event_cxt);
                 if (ctx->stop_after > 0 && ctx->events >= ctx->stop_after) {
                     stop = ctx->stopped_early = true;
                     break;
@@ -138,8 +214,14 @@ void scan_range_unguarded(ScanContext* ctx) {
             }
             const core::EventRouter::Targets& targets = ctx->router->targets(type_view);
             MemoryContextSwitchTo(event_cxt);
+            bool collected = false;
             for (int target : targets) {
                 ctx->current_projector = target;
+                if (ctx->batch[target]) {
+                    collect(&batches, target, row);
+                    collected = true;
+                    continue;
+                }
                 InitFunctionCallInfoData(*fcinfo, &handlers[target], 1, InvalidOid, nullptr, nullptr);
                 fcinfo->args[0].value = row;
                 fcinfo->args[0].isnull = false;
@@ -147,12 +229,15 @@ void scan_range_unguarded(ScanContext* ctx) {
             }
             MemoryContextSwitchTo(scan_cxt);
             MemoryContextReset(event_cxt);
+            if (collected) ++batches.pending;
             ctx->events++;
         }
         ctx->current_tuple = nullptr;
         SPI_freetuptable(table);
         if (n == 0) break;
     }
+    ctx->current_tuple = nullptr;
+    hand_over(&batches, ctx, handlers, event_cxt);  // the last aggregates
     SPI_cursor_close(portal);
     if (previous_aggregate) ctx->last_aggregate = MemoryContextStrdup(old_cxt, text_to_cstring(previous_aggregate));
 
@@ -193,14 +278,17 @@ ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, con
                                     (target.base_search_path.empty() ? "" : ", " + target.base_search_path);
     std::vector<const char*> names;
     for (const auto& n : target.projector_names) names.push_back(n.c_str());
+    std::unique_ptr<bool[]> batch(new bool[target.batch.size() + 1]);
+    for (std::size_t i = 0; i < target.batch.size(); ++i) batch[i] = target.batch[i];
 
     const int n = static_cast<int>(params.size());
     std::vector<Oid> types(n);
     std::vector<Datum> values(n);
     std::string nulls(n, ' ');
     ScanContext ctx{sql.c_str(), n, types.data(), values.data(), nulls.c_str(), search_path.c_str(),
-                    static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), &target.router,
-                    range.stop_after, nullptr, nullptr, -1, 0, false, nullptr};
+                    static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), batch.get(),
+                    es.rowtype, std::max(viewmig_handler_batch_size, 1), &target.router, range.stop_after, nullptr, nullptr,
+                    -1, 0, 0, false, nullptr};
     const SqlParam* param_ptr = params.data();
     pg_call([&] {
         bind_params_unguarded(param_ptr, n, ctx.param_types, ctx.param_values, const_cast<char*>(ctx.param_nulls));

@@ -18,6 +18,7 @@ namespace viewmig::pg {
 struct ReplayTarget {
     std::vector<std::string> projector_names;
     std::vector<Oid> handlers;  // by projector index, as in the router
+    std::vector<bool> batch;    // by projector index: called with arrays of events of whole aggregates
     core::EventRouter router;
     std::string target_schema;
     std::string base_search_path;  // appended after the target schema
@@ -43,7 +44,8 @@ struct ReplayedRange {
     bool complete = true;                       // false when stop_after ended the scan early
 };
 
-// Replays the range into the target. Runs in the current transaction (the caller decides when to
+// Replays the range into the target. Batch projectors get the events of whole aggregates as one
+// array per about viewmig.handler_batch_size events, in order. Runs in the current transaction (the caller decides when to
 // commit). A handler ERROR propagates as PgError with the event's aggregate_id, sequence_number
 // and event_type in its context.
 ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range);

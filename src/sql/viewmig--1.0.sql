@@ -25,6 +25,7 @@ CREATE TABLE viewmig.projector_versions (
     additional_replay_indexes text[] NOT NULL DEFAULT '{}',
     event_types               text[],
     live                      boolean NOT NULL DEFAULT false,
+    mode                      text NOT NULL DEFAULT 'event' CHECK (mode IN ('event', 'batch')),
     status                    text NOT NULL CHECK (status IN ('active', 'pending', 'retired')),
     registered_at             timestamptz NOT NULL DEFAULT now(),
     activated_at              timestamptz,
@@ -258,7 +259,8 @@ CREATE FUNCTION viewmig.register_projector(
     managed_tables regclass[],
     additional_replay_indexes text[] DEFAULT '{}',
     event_types text[] DEFAULT NULL,
-    live boolean DEFAULT false)
+    live boolean DEFAULT false,
+    mode text DEFAULT 'event')
 RETURNS int LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_register_projector';
 COMMENT ON FUNCTION viewmig.register_projector IS 'Registers a projector (or a new pending version of it); returns the version';
 
