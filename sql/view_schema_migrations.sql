@@ -120,6 +120,10 @@ SELECT viewmig.migrate_offline();
 SELECT viewmig.current_view_schema_version();
 SELECT relname FROM pg_class WHERE relnamespace = 'view_schema'::regnamespace AND relkind = 'r'
   AND (relname LIKE 'Author Names%' OR relname LIKE 'post titles%') ORDER BY 1;
+-- Running migrate_online again starts over: it drops the leftovers of the unfinished attempt.
+SELECT viewmig.migrate_online() > 0 AS replayed_again;
+SELECT count(*) AS replays_of_version_3, count(*) FILTER (WHERE state = 'aborted') AS aborted
+FROM viewmig.replays WHERE target_version = 3;
 SELECT viewmig.rollback_migration();
 SELECT viewmig.rollback_migration();
 SELECT relname FROM pg_class WHERE relnamespace = 'view_schema'::regnamespace AND relkind = 'r'
