@@ -52,7 +52,9 @@ FROM (SELECT aggregate_id FROM batch_log GROUP BY 1 HAVING count(*) > 1) s;
 SELECT blog_events(700, 3, 2);
 SELECT viewmig.replay_increment() > 0 AS incremented;
 SELECT viewmig.prepare_completion();
+SET client_min_messages = warning;  -- complete()'s NOTICE reports lock timings
 SELECT viewmig.complete() >= 0 AS completed;
+RESET client_min_messages;
 SELECT blog_events(800, 2, 1);
 -- The tables equal a count over all events, by aggregate and by type.
 SELECT count(*) AS aggregates, count(*) FILTER (WHERE c.n IS DISTINCT FROM e.n OR c.last_seq IS DISTINCT FROM e.last_seq) AS wrong
