@@ -6,7 +6,8 @@
 //     statement_timeout, and a short lock_timeout retried with back-off for statements that
 //     would otherwise queue behind a long transaction (and every writer behind them);
 //  3. confirm from the catalog (the index exists, valid and ready; the constraint validated);
-//  4. record: succeeded, or errored (retried later with back-off) / failed after max_attempts,
+//  4. record: succeeded, or errored (retried later with back-off) / failed after max_attempts
+//     (at once for errors that no retry can fix),
 //     the error saved on the row and the error handler called. A cancelled migration drops the
 //     INVALID index its interrupted build left behind.
 // Index builds are idempotent: an INVALID index of the same name is dropped and rebuilt; a valid
@@ -256,7 +257,9 @@ bool record_failure(const SchemaMigration& m, const Failure& f) {
         worker_commit();
         return now && now->status == "cancelled";
     }
-    const bool final_attempt = now->attempts >= now->max_attempts;
+    // Errors in the migration itself (an index with another definition, missing rights, bad SQL,
+    // duplicate keys for a unique index) fail at once: trying again can not help.
+    const bool final_attempt = now->attempts >= now->max_attempts || !core::is_retryable_sqlstate(f.sqlstate);
     const int delay = core::retry_delay_seconds(now->attempts + 1, viewmig_retry_delay_s);
     spi_run_as_owner("UPDATE viewmig.background_schema_migrations SET status = $2, finished_at = now(), worker_pid = NULL, "
                      "error_class = $3, error_message = $4, backtrace = string_to_array(nullif($5, ''), E'\\n'), "
