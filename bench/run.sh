@@ -5,8 +5,12 @@
 #   baseline B  the same loop as a procedure that COMMITs every $BATCH events;
 #   viewmig     prepare_initial, replay_initial (one background worker, groups of ~$BATCH events),
 #               replay_increment, prepare_completion, complete - each step timed on its own.
-# Then checks that the viewmig-built view tables equal both baselines' tables, and prints one
-# results table per shape. Exits non-zero if any tables differ or a step fails.
+#   parallel    replay_initial again on the same events, from a fresh prepare_initial each time
+#               (abort, prepare_initial), with workers => 1 and then workers => 2; the speed-up is
+#               (1-worker seconds / 2-worker seconds), both measured in this run.
+# Then checks that the viewmig-built view tables (and the replay tables of each parallel run)
+# equal both baselines' tables, and prints one results table per shape. Exits non-zero if any
+# tables differ or a step fails.
 #
 # Runs on a throwaway cluster made with pg_virtualenv, or in the current one when PGPORT is set
 # and psql connects. Needs the extension installed (make install); installs nothing itself.
@@ -15,6 +19,17 @@
 #   BENCH_KEEP=1  keep the benchmark databases and the step logs afterwards
 # Times are wall-clock seconds of one psql call each (date +%s.%N around it), taken after a
 # CHECKPOINT so no step pays for the previous step's dirty buffers.
+# CPU use of the parallel runs, two numbers per run:
+#   worker CPU s   utime + stime of the 'viewmig worker' background processes of that call
+#                  (/proc/<pid>/stat fields 14 + 15, in CLK_TCK ticks), read every 0.1 s while the
+#                  call runs; the value of each worker's last read counts, so up to 0.1 s of each
+#                  worker's CPU (its very end) is missed. "worker cores" = worker CPU s / seconds.
+#   machine cores  average busy cores of the whole machine during the psql call: the delta of
+#                  user+nice+system+irq+softirq jiffies of the "cpu" line of /proc/stat between the
+#                  two timestamps / seconds / CLK_TCK. It includes the workers, the waiting caller
+#                  backend, PostgreSQL's own processes (WAL writer, checkpointer, autovacuum), the
+#                  0.1 s sampler itself, and anything else running on the machine; steal (time
+#                  the hypervisor gave to other guests) is not in it and is shown apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -42,6 +57,14 @@ if [[ "$(psql -X -Atqc "SELECT count(*) FROM pg_available_extensions WHERE name 
     exit 1
 fi
 
+# The postmaster's pid, to find its 'viewmig worker' children (reads the data directory: as root,
+# or as the cluster's owner; otherwise the worker CPU columns say n/a).
+postmaster=$(head -1 "$(psql -X -Atqc 'SHOW data_directory')/postmaster.pid" 2>/dev/null) || true
+if ! [[ "$postmaster" =~ ^[0-9]+$ ]]; then
+    postmaster=
+    echo "can not read the postmaster's pid from its data directory: no worker CPU figures" >&2
+fi
+
 logdir=$(mktemp -d -t viewmig-bench.XXXXXX)
 declare -A R   # results, keyed "<shape>:<name>"
 started=$(date +%s)
@@ -51,22 +74,77 @@ say() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 q() { psql -X -q -v ON_ERROR_STOP=1 -d "$db" "$@"; }
 die_with_log() { echo "FAILED: $1 (log follows)" >&2; tail -50 "$log" >&2; exit 1; }
 
-# timed <key> <psql args...>: one psql call after a CHECKPOINT; seconds in R[shape:key],
-# what it printed (unaligned) in $out.
+CLK_TCK=$(getconf CLK_TCK)
+
+# proc_stat_cpu: "busy steal" jiffies of the whole machine so far (the "cpu" line of /proc/stat).
+proc_stat_cpu() {
+    local _cpu user nice system idle iowait irq softirq steal _rest
+    read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
+    echo "$((user + nice + system + irq + softirq)) $steal"
+}
+
+# timed <key> <psql args...>: one psql call after a CHECKPOINT; seconds in R[shape:key], the
+# machine's average busy cores and steal cores during the call in R[shape:key:busy] and
+# R[shape:key:steal], what it printed (unaligned) in $out, its stderr (NOTICEs) in $err.
 timed() {
-    local key=$1 t0 t1
+    local key=$1 t0 t1 c0 c1 rc=0
     shift
     q -c 'CHECKPOINT' >>"$log" 2>&1 || die_with_log "CHECKPOINT before $key"
     echo "-- $key" >>"$log"
+    c0=$(proc_stat_cpu)
     t0=$(date +%s.%N)
-    out=$(q -At "$@" 2>>"$log") || die_with_log "$key"
+    out=$(q -At "$@" 2>"$logdir/step.err") || rc=$?
     t1=$(date +%s.%N)
+    c1=$(proc_stat_cpu)
+    err=$(<"$logdir/step.err")
+    cat "$logdir/step.err" >>"$log"
+    ((rc == 0)) || die_with_log "$key"
     echo "$out" >>"$log"
     R[$shape:$key]=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    read -r "R[$shape:$key:busy]" "R[$shape:$key:steal]" < <(awk -v a="$t0" -v b="$t1" -v c0="$c0" -v c1="$c1" -v hz="$CLK_TCK" '
+        BEGIN { split(c0, x, " "); split(c1, y, " "); d = (b - a) * hz
+                if (d > 0) printf "%.2f %.2f\n", (y[1] - x[1]) / d, (y[2] - x[2]) / d; else print "n/a n/a" }')
     say "  $key: ${R[$shape:$key]} s"
 }
 
-div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (b > 0) printf f, a / b; else printf "n/a" }'; }
+# worker_cpu_sampler <file> <workers>: until sent TERM, reads utime + stime of every 'viewmig
+# worker' process (children of this cluster's postmaster titled "... viewmig replay_initial for
+# replay ...") every 0.1 s (pgrep only until it has seen <workers> of them: workers never
+# restart), keeping each one's last value; on TERM writes "<pid> <ticks>" lines to <file>.
+worker_cpu_sampler() {
+    local file=$1 want=$2 p line sfd
+    local -A ticks=()
+    local -a f
+    trap 'for p in "${!ticks[@]}"; do echo "$p ${ticks[$p]}"; done >"$file"; exit 0' TERM
+    exec {sfd}<> <(:)   # read -t on this is a sleep without a fork
+    while :; do
+        if [[ -n "$postmaster" ]] && ((${#ticks[@]} < want)); then
+            for p in $(pgrep -P "$postmaster" -f 'viewmig replay_initial for replay' || true); do : "${ticks[$p]:=0}"; done
+        fi
+        for p in "${!ticks[@]}"; do
+            read -r line <"/proc/$p/stat" 2>/dev/null || continue
+            read -r -a f <<<"${line##*) }"   # fields from 3 (state) on: utime is f[11], stime f[12]
+            ticks[$p]=$((f[11] + f[12]))
+        done
+        read -r -t 0.1 -u "$sfd" || true
+    done
+}
+
+# worker_timed <key> <workers> <psql args...>: timed, and the CPU of the worker processes in
+# R[shape:key:cpu] (seconds) and R[shape:key:nworkers] (how many the sampler saw).
+worker_timed() {
+    local key=$1 nw=$2 sampler file=$logdir/$shape.$1.cpu
+    shift 2
+    worker_cpu_sampler "$file" "$nw" &
+    sampler=$!
+    timed "$key" "$@"
+    kill -TERM "$sampler"
+    wait "$sampler" || true
+    R[$shape:$key:nworkers]=$(wc -l <"$file")
+    R[$shape:$key:cpu]=$(awk -v hz="$CLK_TCK" '{ s += $2 } END { if (NR) printf "%.2f", s / hz; else printf "n/a" }' "$file")
+}
+
+div() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a ~ /^[0-9.]+$/ && b > 0) printf f, a / b; else printf "n/a" }'; }
 add() { awk 'BEGIN { s = 0; for (i = 1; i < ARGC; i++) s += ARGV[i]; printf "%.2f", s }' "$@"; }
 
 managed="ARRAY['view_schema.authors', 'view_schema.posts', 'view_schema.post_tags', 'view_schema.author_stats']::regclass[]"
@@ -124,7 +202,7 @@ run_shape() {
         die_with_log "replay_initial replayed ${R[$shape:replayed]} events of ${R[$shape:events]}"
 
     local diff
-    diff=$(q -At -F' ' -f bench/compare.sql 2>>"$log") || die_with_log "compare"
+    diff=$(q -At -F' ' -v built=view_schema -f bench/compare.sql 2>>"$log") || die_with_log "compare"
     echo "$diff" >>"$log"
     # Equal when nothing is only on one side and every table has rows (8 lines: 2 baselines x 4 tables).
     R[$shape:equal]=$(awk 'NF == 5 { n++; if ($4 != 0 || $5 != 0 || $3 == 0) bad++ }
@@ -136,6 +214,28 @@ run_shape() {
         echo "$diff" >&2
     fi
     say "shape $shape: tables equal: ${R[$shape:equal]}"
+
+    # Parallel replay: replay_initial again on the same events, with 1 and then 2 workers, each
+    # from a fresh prepare_initial, into replay_schema; its tables are compared with the baselines'.
+    local w
+    for w in 1 2; do
+        q -c 'SELECT viewmig.prepare_initial()' >>"$log" 2>&1 || die_with_log "prepare_initial before workers => $w"
+        worker_timed "replay_w$w" "$w" -c "SELECT viewmig.replay_initial(batch_size => $BATCH, workers => $w)"
+        [[ "$out" == "${R[$shape:events]}" ]] ||
+            die_with_log "replay_initial(workers => $w) replayed $out events of ${R[$shape:events]}"
+        R[$shape:replay_w$w:retries]=$(sed -n 's/.*replay_initial: \([0-9]*\) batches were replayed again.*/\1/p' <<<"$err" | tail -1)
+        diff=$(q -At -F' ' -v built=replay_schema -f bench/compare.sql 2>>"$log") || die_with_log "compare workers => $w"
+        echo "$diff" >>"$log"
+        R[$shape:equal_w$w]=$(awk 'NF == 5 { n++; if ($4 != 0 || $5 != 0 || $3 == 0) bad++ }
+                                   END { print (n == 8 && !bad) ? "yes" : "no" }' <<<"$diff")
+        if [[ ${R[$shape:equal_w$w]} != yes ]]; then
+            echo "tables differ in shape $shape, replay_initial(workers => $w):" >&2
+            echo "baseline table rows only_in_replay_schema only_in_baseline" >&2
+            echo "$diff" >&2
+        fi
+        say "shape $shape: workers => $w: ${R[$shape:replay_w$w:cpu]} worker CPU s, tables equal: ${R[$shape:equal_w$w]}"
+        q -c 'SELECT viewmig.abort()' >>"$log" 2>&1 || die_with_log "abort after workers => $w"
+    done
 
     [[ -n "${BENCH_KEEP:-}" ]] || psql -X -q -d postgres -c "DROP DATABASE $db" >>"$log" 2>&1 || true
 }
@@ -175,8 +275,27 @@ report() {
     printf '   %-66s %9s\n' "viewmig all steps vs baseline A + VACUUM ANALYZE speed-up" "$(div "$(add "$a" "${R[$s:vacuum_a]}")" "$total")x"
     printf '   %-66s %9s\n' "viewmig all steps vs baseline B + VACUUM ANALYZE speed-up" "$(div "$(add "$b" "${R[$s:vacuum_b]}")" "$total")x"
     echo
+    printf '   %-40s %7s %8s %8s %7s %7s %7s %6s %7s %5s\n' "parallel replay_initial (same events," \
+        "seconds" "events/s" "speed-up" "worker" "worker" "machine" "steal" "retried" "equal"
+    printf '   %-40s %7s %8s %8s %7s %7s %7s %6s %7s %5s\n' " fresh prepare_initial each)" \
+        "" "" "" "CPU s" "cores" "cores" "cores" "batches" ""
+    local w k
+    for w in 1 2; do
+        k=$s:replay_w$w
+        printf '   %-40s %7s %8s %8s %7s %7s %7s %6s %7s %5s\n' "replay_initial(workers => $w)" "${R[$k]}" \
+            "$(div "$ev" "${R[$k]}" %.0f)" "$(div "${R[$s:replay_w1]}" "${R[$k]}")x" "${R[$k:cpu]}" \
+            "$(div "${R[$k:cpu]}" "${R[$k]}")" "${R[$k:busy]}" "${R[$k:steal]}" "${R[$k:retries]:-0}" "${R[$s:equal_w$w]}"
+    done
+    printf '   %-66s %9s\n' "speed-up with 2 workers (workers => 1 s / workers => 2 s)" "$(div "${R[$s:replay_w1]}" "${R[$s:replay_w2]}")x"
+    printf '   %-66s %9s\n' "worker CPU with 2 workers / with 1 (1.00: no extra work)" "$(div "${R[$s:replay_w2:cpu]}" "${R[$s:replay_w1:cpu]}")"
+    [[ ${R[$s:replay_w2:nworkers]} == 2 && ${R[$s:replay_w1:nworkers]} == 1 ]] ||
+        echo "   (the CPU sampler saw ${R[$s:replay_w1:nworkers]} and ${R[$s:replay_w2:nworkers]} worker processes)"
+    echo "   (worker CPU: utime+stime of the worker processes; machine cores: busy cores of the whole"
+    echo "    machine during the call, from /proc/stat; see the header of bench/run.sh)"
+    echo
     echo "   tables equal: ${R[$s:equal]}   (view_schema built by viewmig vs baseline A's and baseline B's tables:"
-    echo "    authors, posts, post_tags, author_stats; every column but the serial post_tags.line)"
+    echo "    authors, posts, post_tags, author_stats; every column but the serial post_tags.line;"
+    echo "    the parallel runs' replay_schema tables are checked the same way, column \"equal\")"
 }
 
 for shape in $SHAPES; do run_shape "$shape"; done
@@ -191,7 +310,7 @@ echo "each time: wall-clock seconds of one psql call after a CHECKPOINT; no para
 status=0
 for shape in $SHAPES; do
     report "$shape"
-    [[ ${R[$shape:equal]} == yes ]] || status=1
+    [[ ${R[$shape:equal]} == yes && ${R[$shape:equal_w1]} == yes && ${R[$shape:equal_w2]} == yes ]] || status=1
 done
 echo
 echo "total run time: $(( $(date +%s) - started )) s (including generating the events and checking the tables)"
