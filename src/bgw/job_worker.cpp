@@ -24,6 +24,7 @@ namespace {
 struct JobWorkerArgs {
     int64 job_id;
     Oid database;
+    int32 attempt;  // the attempt the launcher claimed
 };
 
 // Called in PG_CATCH: copies the error, logs it, rolls back, then records it on the job.
@@ -66,7 +67,7 @@ extern "C" PGDLLEXPORT void viewmig_job_worker_main(Datum) {
     pgstat_report_appname(viewmig::bgw::kJobWorkerType);
     PG_TRY();
     {
-        viewmig::pg::sql_entry([&] { viewmig::pg::run_job(args.job_id); });
+        viewmig::pg::sql_entry([&] { viewmig::pg::run_job(args.job_id, args.attempt); });
     }
     PG_CATCH();
     {
@@ -79,7 +80,7 @@ extern "C" PGDLLEXPORT void viewmig_job_worker_main(Datum) {
 namespace viewmig::bgw {
 
 // Used by the launcher (launcher.cpp): the worker's identity and arguments.
-void fill_job_worker(BackgroundWorker* worker, int64 job_id, Oid database) {
+void fill_job_worker(BackgroundWorker* worker, int64 job_id, int32 attempt, Oid database) {
     memset(worker, 0, sizeof *worker);
     worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
     worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
@@ -89,7 +90,7 @@ void fill_job_worker(BackgroundWorker* worker, int64 job_id, Oid database) {
     snprintf(worker->bgw_type, BGW_MAXLEN, "%s", kJobWorkerType);
     snprintf(worker->bgw_name, BGW_MAXLEN, "viewmig job %lld", static_cast<long long>(job_id));
     worker->bgw_notify_pid = MyProcPid;
-    const JobWorkerArgs args{job_id, database};
+    const JobWorkerArgs args{job_id, database, attempt};
     static_assert(sizeof args <= BGW_EXTRALEN);
     memcpy(worker->bgw_extra, &args, sizeof args);
 }

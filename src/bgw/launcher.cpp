@@ -23,6 +23,7 @@ extern "C" {
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -50,6 +51,7 @@ char database_name[BGW_EXTRALEN];  // for log lines, which are written outside t
 
 struct Claimed {
     int64 job_id;
+    int32 attempt;
 };
 
 void forget_exited_workers() {
@@ -90,10 +92,13 @@ int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extensi
         if (capacity > 0) {
             Oid itype = INT4OID;
             Datum how_many = Int32GetDatum(capacity);
-            SPI_execute_with_args("SELECT job_id FROM viewmig.launcher_claim_jobs($1)", 1, &itype, &how_many, nullptr, false, 0);
+            SPI_execute_with_args("SELECT job_id, attempt FROM viewmig.launcher_claim_jobs($1)", 1, &itype, &how_many, nullptr,
+                                  false, 0);
             for (uint64 i = 0; i < SPI_processed && n < capacity; ++i) {
                 bool isnull;
-                claimed[n++].job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+                claimed[n].job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+                claimed[n].attempt = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+                ++n;
             }
         }
         // Background schema migrations: workers that vanished, delayed rows now due.
@@ -101,9 +106,27 @@ int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extensi
         SPI_execute("SELECT viewmig.next_runnable_schema_migration() IS NOT NULL", true, 1);
         bool isnull;
         *migration_due = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        // While the throttle function says so, start no worker at all (one that only looked and
+        // exited would wake us at once, round after round); the migration waits, 'throttled'.
+        if (*migration_due && viewmig_throttle_function && viewmig_throttle_function[0]) {
+            Oid ttype = TEXTOID;
+            Datum fn = CStringGetTextDatum(viewmig_throttle_function);
+            SPI_execute_with_args("SELECT $1::regproc::text", 1, &ttype, &fn, nullptr, true, 1);
+            const char* call = psprintf("SELECT %s()", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+            SPI_execute(call, true, 1);
+            if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))) {
+                *migration_due = false;
+                SPI_execute_with_args("SELECT viewmig.record_schema_migration_event(m, 'throttled', "
+                                      "       jsonb_build_object('function', $1::text)) "
+                                      "FROM (SELECT viewmig.next_runnable_schema_migration() AS m) x "
+                                      "WHERE (SELECT e.event FROM viewmig.schema_migration_events e WHERE e.migration_id = x.m "
+                                      "       ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM 'throttled'",
+                                      1, &ttype, &fn, nullptr, false, 0);
+            }
+        }
         SPI_execute("SELECT (extract(epoch FROM least(viewmig.launcher_next_due(), (SELECT min(run_after) FROM "
-                    "viewmig.background_schema_migrations WHERE status IN ('enqueued', 'errored', 'delayed'))) "
-                    "- clock_timestamp()) * 1000)::bigint", true, 1);
+                    "viewmig.background_schema_migrations WHERE status IN ('enqueued', 'errored', 'delayed') "
+                    "AND run_after > now())) - clock_timestamp()) * 1000)::bigint", true, 1);
         const Datum due = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
         if (!isnull) *next_due_ms = std::max<int64>(DatumGetInt64(due), 0);
         SPI_finish();
@@ -145,7 +168,7 @@ void start_schema_migration_worker() {
 void start_job_workers(const Claimed* claimed, int n) {
     for (int i = 0; i < n; ++i) {
         BackgroundWorker worker;
-        fill_job_worker(&worker, claimed[i].job_id, MyDatabaseId);
+        fill_job_worker(&worker, claimed[i].job_id, claimed[i].attempt, MyDatabaseId);
         BackgroundWorkerHandle* handle = nullptr;
         MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
         const bool started = RegisterDynamicBackgroundWorker(&worker, &handle);
@@ -236,6 +259,8 @@ extern "C" PGDLLEXPORT void viewmig_launcher_main(Datum) {
     strlcpy(database, MyBgworkerEntry->bgw_extra, BGW_EXTRALEN);
     BackgroundWorkerInitializeConnection(database, nullptr, 0);
     pgstat_report_appname(kLauncherType);
+    // Its queries run as the bootstrap superuser: never through a database's default search_path.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
     ereport(LOG, (errmsg("viewmig launcher started for database \"%s\"", database)));
 
     for (;;) {

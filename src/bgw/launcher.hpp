@@ -21,7 +21,7 @@ inline constexpr const char* kSchemaMigrationWorkerType = "viewmig schema migrat
 void register_launchers(const char* databases);
 
 // The dynamic worker that runs job `job_id` (job_worker.cpp); it notifies this process on exit.
-void fill_job_worker(BackgroundWorker* worker, int64 job_id, Oid database);
+void fill_job_worker(BackgroundWorker* worker, int64 job_id, int32 attempt, Oid database);
 // The dynamic worker that runs the next background schema migration (schema_migration_worker.cpp).
 void fill_schema_migration_worker(BackgroundWorker* worker, Oid database);
 

@@ -13,6 +13,7 @@
 
 extern "C" {
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -342,6 +343,10 @@ uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_si
     uint64 result = 0;
     WorkerShared* input_ptr = &input;
     const StartingProgress* start = &progress;
+    if (pg::pg_call([] { return RecoveryInProgress(); }))
+        throw pg::UserError(ERRCODE_READ_ONLY_SQL_TRANSACTION, std::string("viewmig.") + task_name(task) +
+                                                                   "() can not run while the server is in recovery")
+            .hint("Run it on the primary.");
     pg::pg_call([&] {
         input_ptr->database = MyDatabaseId;
         input_ptr->role = GetUserId();

@@ -12,6 +12,7 @@ extern "C" {
 #include "storage/procarray.h"
 }
 
+#include <algorithm>
 #include <csignal>
 
 namespace viewmig::pg {
@@ -54,8 +55,14 @@ void on_xact(XactEvent event, void*) {
 }
 
 void on_subxact(SubXactEvent event, SubTransactionId, SubTransactionId, void*) {
-    if (event != SUBXACT_EVENT_ABORT_SUB) return;
     const int level = GetCurrentTransactionNestLevel();
+    if (event == SUBXACT_EVENT_COMMIT_SUB) {
+        // The parent owns them now: a later sibling's abort must not drop them.
+        for (int i = 0; i < npending; ++i)
+            if (pending[i].nest_level >= level) pending[i].nest_level = level - 1;
+        return;
+    }
+    if (event != SUBXACT_EVENT_ABORT_SUB) return;
     int kept = 0;
     for (int i = 0; i < npending; ++i)
         if (pending[i].nest_level < level) pending[kept++] = pending[i];
@@ -70,7 +77,10 @@ void add(Action action, pid_t pid) {
             callbacks_registered = true;
         }
         for (int i = 0; i < npending; ++i)
-            if (pending[i].action == action && pending[i].pid == pid) return;
+            if (pending[i].action == action && pending[i].pid == pid) {
+                pending[i].nest_level = std::min(pending[i].nest_level, GetCurrentTransactionNestLevel());
+                return;
+            }
         if (npending == kMaxPending) elog(ERROR, "viewmig: too many job actions in one transaction (at most %d)", kMaxPending);
         pending[npending++] = Pending{action, pid, GetCurrentTransactionNestLevel()};
     });

@@ -10,6 +10,7 @@
 
 extern "C" {
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
 }
@@ -53,7 +54,8 @@ Job require_own_job(int64_t id, const char* action) {
     if (!job)
         throw UserError(ERRCODE_UNDEFINED_OBJECT, "there is no viewmig job " + std::to_string(id))
             .hint("SELECT id, kind, status FROM viewmig.jobs ORDER BY id DESC; lists the jobs.");
-    if (spi_value("SELECT pg_has_role(current_user, $1, 'USAGE')", {oid_param(job->run_as)}) != "t")
+    const Oid run_as = job->run_as;
+    if (!pg_call([&] { return has_privs_of_role(GetUserId(), run_as); }))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, std::string("permission denied to ") + action + " viewmig job " +
                                                             std::to_string(id))
             .detail("The job runs as role " + job->run_as_name + ".")

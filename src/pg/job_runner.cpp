@@ -124,13 +124,15 @@ std::string run_pipeline(const Job& job) {
 
 }  // namespace
 
-void run_job(int64_t id) {
+void run_job(int64_t id, int attempt) {
     worker_begin(job_label(id) + ": starting");
     const std::optional<Job> job = find_job(id, true);
-    if (!job || job->status != "running") {  // cancelled before it started
+    if (!job || job->status != "running" || job->attempts != attempt || job->worker_pid) {
         worker_commit();
         return;
     }
+    // Held until this process exits: how the launcher tells a live job from one whose worker died.
+    spi_run("SELECT pg_catalog.pg_advisory_lock(30318, $1::int4)", {int8_param(id)});
     spi_run_as_owner("UPDATE viewmig.jobs SET worker_pid = pg_backend_pid() WHERE id = $1", {int8_param(id)});
     record_job_event(id, "started",
                      core::JsonObject().add("attempt", job->attempts).add("pid", MyProcPid).add("run_as", job->run_as_name).str());

@@ -12,9 +12,10 @@ namespace viewmig::pg {
 // The job this process runs (0 when none): replay workers started for it report progress to it.
 extern int64_t current_job_id;
 
-// Runs job `id`, which the launcher marked running. Throws on failure (the job is then left
-// for record_job_failure).
-void run_job(int64_t id);
+// Runs job `id`, which the launcher marked running for attempt `attempt`. Throws on failure (the
+// job is then left for record_job_failure). Does nothing when the job is no longer this
+// worker's: cancelled, or claimed again (a restarted launcher) before this worker started.
+void run_job(int64_t id, int attempt);
 
 struct JobFailure {
     std::string sqlstate;  // 5 characters

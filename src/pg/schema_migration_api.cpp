@@ -21,6 +21,7 @@ extern "C" {
 #include "catalog/pg_type.h"
 #include "commands/defrem.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "nodes/parsenodes.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
@@ -175,7 +176,8 @@ std::optional<SchemaMigration> require_own_migration(int64_t id, const char* act
     if (!m)
         throw UserError(ERRCODE_UNDEFINED_OBJECT, "there is no background schema migration " + std::to_string(id))
             .hint("SELECT id, migration_name, status FROM viewmig.background_schema_migrations ORDER BY id DESC;");
-    if (spi_value("SELECT pg_has_role(current_user, $1, 'USAGE')", {oid_param(m->run_as)}) != "t")
+    const Oid run_as = m->run_as;
+    if (!pg_call([&] { return has_privs_of_role(GetUserId(), run_as); }))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE,
                         std::string("permission denied to ") + action + " background schema migration " + std::to_string(id))
             .hint("Only members of the role that queued it (and superusers) may " + std::string(action) + " it.");

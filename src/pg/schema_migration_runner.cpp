@@ -65,6 +65,8 @@ std::optional<SchemaMigration> claim_next() {
         return std::nullopt;
     }
     SchemaMigration m = *find_schema_migration(id, true);
+    // Held until this process exits: how schedulers tell a live migration from one whose worker died.
+    spi_run("SELECT pg_catalog.pg_advisory_lock(30319, $1::int4)", {int8_param(id)});
     spi_run_as_owner("UPDATE viewmig.background_schema_migrations SET status = 'running', attempts = attempts + 1, "
                      "started_at = now(), finished_at = NULL, error_class = NULL, error_message = NULL, backtrace = NULL, "
                      "worker_pid = pg_backend_pid() WHERE id = $1",
@@ -133,11 +135,14 @@ void run_statement(const SchemaMigration& m, const Statement& st) {
             pg_call([] { AbortOutOfAnyTransaction(); });
             if (e.edata()->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || st.concurrent_index || GetCurrentTimestamp() >= deadline)
                 throw;
-            ereport(LOG, (errmsg("%s: lock not available, trying again in %ld ms", label(m).c_str(), backoff_ms)));
-            pg_call([&] { pg_usleep(backoff_ms * 1000L); });
-            CHECK_FOR_INTERRUPTS();
-            backoff_ms = std::min(backoff_ms * 2, 5000L);
         }
+        // Outside the catch block: a cancel arriving while we sleep raises an ERROR (via pg_call).
+        ereport(LOG, (errmsg("%s: lock not available, trying again in %ld ms", label(m).c_str(), backoff_ms)));
+        pg_call([&] {
+            pg_usleep(backoff_ms * 1000L);
+            CHECK_FOR_INTERRUPTS();
+        });
+        backoff_ms = std::min(backoff_ms * 2, 5000L);
     }
 }
 

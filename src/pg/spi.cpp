@@ -9,7 +9,9 @@ extern "C" {
 #include "access/xact.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 }
 
@@ -92,21 +94,30 @@ Oid extension_owner() {
     });
 }
 
-// Switches the current user for the lifetime of the object; a transaction abort restores the
-// user on its own, so the destructor only matters on the C++ path.
+// Switches the current user for the lifetime of the object, with search_path pinned to
+// pg_catalog (as a SECURITY DEFINER function with SET search_path would): the owner's rights must
+// never run a function or operator the caller put first in search_path. A transaction abort
+// restores both on its own, so the destructor only matters on the C++ path.
 class AsUser {
 public:
     explicit AsUser(Oid user) {
         GetUserIdAndSecContext(&saved_user_, &saved_context_);
         SetUserIdAndSecContext(user, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
+        guc_level_ = NewGUCNestLevel();
+        (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
+                                false);
     }
-    ~AsUser() { SetUserIdAndSecContext(saved_user_, saved_context_); }
+    ~AsUser() {
+        AtEOXact_GUC(true, guc_level_);
+        SetUserIdAndSecContext(saved_user_, saved_context_);
+    }
     AsUser(const AsUser&) = delete;
     AsUser& operator=(const AsUser&) = delete;
 
 private:
     Oid saved_user_;
     int saved_context_;
+    int guc_level_;
 };
 
 }  // namespace
@@ -222,10 +233,38 @@ std::vector<std::string> parse_text_array(const std::optional<std::string>& lite
     return out;
 }
 
+namespace {
+
+// regclass, regprocedure, regrole ...: their text form depends on search_path, so they are handed
+// on as OIDs, which their input functions accept and which mean the same under any search_path
+// (viewmig's own queries run with search_path pinned, see AsUser).
+bool is_oid_alias(Oid t) {
+    return t == REGCLASSOID || t == REGPROCEDUREOID || t == REGPROCOID || t == REGTYPEOID || t == REGROLEOID ||
+           t == REGNAMESPACEOID || t == REGOPEROID || t == REGOPERATOROID || t == REGCONFIGOID || t == REGDICTIONARYOID ||
+           t == REGCOLLATIONOID;
+}
+
+std::string oid_alias_text(Oid type, Datum value) {
+    if (is_oid_alias(type)) return std::to_string(DatumGetObjectId(value));
+    Datum* elems;
+    bool* nulls;
+    int n;
+    pg_call([&] {
+        deconstruct_array(DatumGetArrayTypeP(value), get_element_type(type), sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &n);
+    });
+    std::string out = "{";
+    for (int k = 0; k < n; ++k) out += (k ? "," : "") + (nulls[k] ? std::string("NULL") : std::to_string(DatumGetObjectId(elems[k])));
+    return out + "}";
+}
+
+}  // namespace
+
 SqlParam arg_param(FunctionCallInfo fcinfo, int i) {
     const Oid type = pg_call([&] { return get_fn_expr_argtype(fcinfo->flinfo, i); });
     if (PG_ARGISNULL(i)) return {type, std::nullopt};
     const Datum value = PG_GETARG_DATUM(i);
+    const Oid element = pg_call([&] { return get_element_type(type); });
+    if (is_oid_alias(type) || (OidIsValid(element) && is_oid_alias(element))) return {type, oid_alias_text(type, value)};
     const char* text = pg_call([&] {
         Oid output_fn;
         bool varlena;

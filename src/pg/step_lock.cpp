@@ -11,7 +11,10 @@ extern "C" {
 namespace viewmig::pg {
 
 namespace {
-// Arbitrary, fixed keys: ("vm", 1) for the steps, ("vm", 2) for group planning.
+// Arbitrary, fixed keys (first key 30317, "vm"): (30317, 1) the steps, (30317, 2) group planning,
+// (30317, 3) choosing a schema migration (schema_migration_runner.cpp). Held by a worker for its
+// whole life: (30318, job id) a job worker, (30319, migration id) a schema migration's worker —
+// the SQL housekeeping reads these in pg_locks to tell live work from work whose worker died.
 constexpr const char* kKeys = "30317, 1";
 constexpr const char* kPlanningKeys = "30317, 2";
 }  // namespace

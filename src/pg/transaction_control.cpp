@@ -53,18 +53,32 @@ void worker_abort() {
     });
 }
 
+namespace {
+MemoryContext make_parse_context() {
+    return pg_call([] { return AllocSetContextCreate(TopMemoryContext, "viewmig top-level statement", ALLOCSET_DEFAULT_SIZES); });
+}
+}  // namespace
+
 void execute_top_level(const std::string& sql) {
     const char* text = sql.c_str();
-    struct DisarmTimeout {
-        ~DisarmTimeout() { disable_timeout(STATEMENT_TIMEOUT, false); }  // also when the statement failed
-    } disarm;
+    // Parse trees must outlive the transaction: VACUUM and CREATE INDEX CONCURRENTLY commit and
+    // start transactions themselves. The context is freed on success and on error alike, and the
+    // caller's context (never one of the transaction's, which commit frees) is current afterwards.
+    struct Cleanup {
+        MemoryContext caller, parse;
+        Cleanup() : caller(CurrentMemoryContext), parse(make_parse_context()) {}
+        ~Cleanup() {
+            disable_timeout(STATEMENT_TIMEOUT, false);  // also when the statement failed
+            MemoryContextSwitchTo(caller);
+            MemoryContextDelete(parse);
+        }
+    } cleanup;
+    MemoryContext parse_cxt = cleanup.parse;
     pg_call([&] {
         SetCurrentStatementStartTimestamp();
         StartTransactionCommand();
         pgstat_report_activity(STATE_RUNNING, text);
-        // Parse trees must outlive the transaction: VACUUM commits and starts transactions itself.
-        MemoryContext parse_cxt = AllocSetContextCreate(TopMemoryContext, "viewmig top-level statement", ALLOCSET_DEFAULT_SIZES);
-        MemoryContext old_cxt = MemoryContextSwitchTo(parse_cxt);
+        MemoryContextSwitchTo(parse_cxt);
         List* parsetrees = pg_parse_query(text);
         ListCell* lc;
         foreach (lc, parsetrees) {
@@ -92,8 +106,6 @@ void execute_top_level(const std::string& sql) {
             MemoryContextSwitchTo(parse_cxt);
         }
         CommitTransactionCommand();
-        MemoryContextSwitchTo(old_cxt);
-        MemoryContextDelete(parse_cxt);
         pgstat_report_activity(STATE_IDLE, nullptr);
     });
 }

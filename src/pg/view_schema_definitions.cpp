@@ -13,6 +13,7 @@
 extern "C" {
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
 }
@@ -81,6 +82,34 @@ const char* ddl_problem_unguarded(List* stmts, const char* table) {
     return nullptr;
 }
 
+// The DDL is run later by whoever migrates, so only a role that could create or change the table
+// itself may store it: the table's owner (a member of the owning role), or, for a table that does
+// not exist yet, a role with CREATE on the view schema; and never over another role's definition
+// unless it has that role's rights.
+void require_definition_rights(const std::string& table, const std::string& view_schema) {
+    const QueryResult q = spi_run(
+        "SELECT (SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c "
+        "        WHERE c.relnamespace = n.oid AND c.relname OPERATOR(pg_catalog.=) $1), "
+        "       pg_catalog.has_schema_privilege(n.oid, 'CREATE'), "
+        "       (SELECT pg_catalog.pg_has_role(d.defined_by, 'USAGE') FROM viewmig.table_definitions d "
+        "        WHERE d.table_name OPERATOR(pg_catalog.=) $1) "
+        "FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) $2",
+        {text_param(table), text_param(view_schema)});
+    const Row r = q.rows.empty() ? Row{} : q.rows[0];
+    if (r.empty())
+        throw UserError(ERRCODE_INVALID_SCHEMA_NAME, "schema " + quote_ident(view_schema) + " does not exist")
+            .hint("Create the view schema first.");
+    const bool table_exists = r[0].has_value();
+    if (table_exists ? !to_bool(r[0]) : !to_bool(r[1]))
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                        table_exists ? "must be owner of table " + quote_qualified(view_schema, table) + " to define its DDL"
+                                     : "permission denied to define a table in schema " + quote_ident(view_schema))
+            .hint(table_exists ? "Define it as the table's owner." : "Define it as a role with CREATE on the schema.");
+    if (r[2] && !to_bool(r[2]))
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "the DDL of table " + table + " was defined by another role")
+            .hint("Only members of that role may replace it.");
+}
+
 void check_ddl(const std::string& table, const std::string& ddl, const std::string& view_schema) {
     if (ddl.find(core::kSuffix) == std::string::npos)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "the DDL of table " + table + " has no %SUFFIX%")
@@ -123,11 +152,13 @@ PGDLLEXPORT Datum viewmig_define_table_sql(PG_FUNCTION_ARGS) {
         const std::string ddl = text_to_cstring(PG_GETARG_TEXT_PP(1));
         const std::string view_schema = NameStr(*PG_GETARG_NAME(2));
         spi_connect();
+        require_definition_rights(table, view_schema);
         check_ddl(table, ddl, view_schema);
-        spi_run_as_owner("INSERT INTO viewmig.table_definitions (table_name, view_schema, ddl) VALUES ($1, $2, $3) "
+        spi_run_as_owner("INSERT INTO viewmig.table_definitions (table_name, view_schema, ddl, defined_by) "
+                         "VALUES ($1, $2, $3, $4) "
                          "ON CONFLICT (table_name) DO UPDATE SET view_schema = EXCLUDED.view_schema, ddl = EXCLUDED.ddl, "
-                         "defined_at = now()",
-                         {text_param(table), text_param(view_schema), text_param(ddl)});
+                         "defined_by = EXCLUDED.defined_by, defined_at = now()",
+                         {text_param(table), text_param(view_schema), text_param(ddl), oid_param(GetUserId())});
         spi_finish();
         PG_RETURN_VOID();
     });

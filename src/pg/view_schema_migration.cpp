@@ -99,9 +99,11 @@ int64_t prepare(const core::MigrationTarget& target) {
         versions.push_back(std::to_string(p.version));
         for (const std::string& t : p.managed_tables) {
             require_table_owner_rights(p.view_schema, t, "migrate projector \"" + p.projector + "\"");
-            const auto ddl = spi_value("SELECT ddl FROM viewmig.table_definitions WHERE table_name = $1", {text_param(t)});
+            const auto ddl = spi_value("SELECT ddl FROM viewmig.table_definitions WHERE table_name = $1 AND view_schema = $2",
+                                       {text_param(t), text_param(p.view_schema)});
             if (!ddl)
-                throw UserError(ERRCODE_UNDEFINED_OBJECT, "table " + t + " of projector \"" + p.projector + "\" has no DDL")
+                throw UserError(ERRCODE_UNDEFINED_OBJECT, "table " + quote_qualified(p.view_schema, t) + " of projector \"" +
+                                                              p.projector + "\" has no DDL")
                     .hint("Store it with viewmig.define_table_sql().");
             const std::string new_table = t + suffix;
             if (spi_value("SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 "

@@ -113,6 +113,7 @@ CREATE TABLE viewmig.table_definitions (
     table_name   name PRIMARY KEY,
     view_schema  name NOT NULL,
     ddl          text NOT NULL,   -- every name that must be unique carries %SUFFIX%
+    defined_by   regrole NOT NULL,
     defined_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE TABLE viewmig.view_schema_version_definitions (
@@ -209,7 +210,7 @@ CREATE UNIQUE INDEX background_schema_migrations_name ON viewmig.background_sche
     WHERE parent_id IS NULL AND status <> 'cancelled';
 
 -- Only these status changes are legal (as in online_migrations), checked by a trigger.
-CREATE FUNCTION viewmig.check_schema_migration_transition() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION viewmig.check_schema_migration_transition() RETURNS trigger LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     IF NEW.status IS DISTINCT FROM OLD.status AND NOT (OLD.status, NEW.status) IN (
             ('enqueued', 'running'), ('enqueued', 'cancelled'),
@@ -296,7 +297,7 @@ COMMENT ON FUNCTION viewmig.abort IS 'Drops the replay schema and ends the activ
 -- ---- versioned view-schema migrations -------------------------------------------------------
 
 CREATE FUNCTION viewmig.current_view_schema_version()
-RETURNS int LANGUAGE sql STABLE AS $$ SELECT coalesce(max(version), 0) FROM viewmig.view_schema_versions $$;
+RETURNS int LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$ SELECT coalesce(max(version), 0) FROM viewmig.view_schema_versions $$;
 COMMENT ON FUNCTION viewmig.current_view_schema_version IS 'The view-schema version migrated last (0: none)';
 
 CREATE FUNCTION viewmig.define_table_sql(table_name name, ddl text, view_schema name DEFAULT 'view_schema')
@@ -340,7 +341,7 @@ COMMENT ON FUNCTION viewmig.retry_job IS 'Queues a failed or cancelled job again
 -- Internal: appends a job event and sends it as NOTIFY viewmig (at commit). Called by viewmig's
 -- C++ code as the extension owner; not for PUBLIC.
 CREATE FUNCTION viewmig.record_job_event(job bigint, event text, details jsonb DEFAULT '{}')
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j viewmig.jobs;
     event_id bigint;
@@ -358,14 +359,18 @@ $$;
 -- workers the launcher started and still sees, so a worker that has not yet recorded its pid is
 -- not taken for gone.
 CREATE FUNCTION viewmig.launcher_requeue_orphans(tracked bigint[])
-RETURNS int LANGUAGE plpgsql AS $$
+RETURNS int LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     j viewmig.jobs;
     n int := 0;
 BEGIN
+    -- A job worker holds the session advisory lock (30318, job id) while it lives: unlike pids,
+    -- neither reused nor cached per transaction.
     FOR j IN SELECT * FROM viewmig.jobs
              WHERE status = 'running' AND id <> ALL (tracked)
-               AND (worker_pid IS NULL OR worker_pid NOT IN (SELECT pid FROM pg_stat_activity))
+               AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = 30318
+                               AND l.objid = viewmig.jobs.id::int4::oid AND l.objsubid = 2 AND l.granted
+                               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
              ORDER BY id FOR UPDATE SKIP LOCKED
     LOOP
         n := n + 1;
@@ -389,7 +394,7 @@ $$;
 -- Internal (launcher): takes up to `how_many` due jobs, the oldest of each idle lane, and marks
 -- them running (one more attempt). The unique index on running lanes makes a race impossible.
 CREATE FUNCTION viewmig.launcher_claim_jobs(how_many int)
-RETURNS TABLE (job_id bigint, run_as oid) LANGUAGE plpgsql AS $$
+RETURNS TABLE (job_id bigint, attempt int) LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
     RETURN QUERY
     WITH due AS (
@@ -407,22 +412,23 @@ BEGIN
     UPDATE viewmig.jobs j SET status = 'running', attempts = j.attempts + 1, started_at = now(),
            finished_at = NULL, worker_pid = NULL
     FROM picked WHERE j.id = picked.id
-    RETURNING j.id, j.run_as::oid;
+    RETURNING j.id, j.attempts;
 END;
 $$;
 
 -- Internal (launcher): a claimed job whose worker could not be started goes back to the queue.
 CREATE FUNCTION viewmig.launcher_unclaim_job(job bigint, reason text)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
     UPDATE viewmig.jobs SET status = 'enqueued', attempts = attempts - 1, started_at = NULL,
            run_after = now() + interval '1 second', last_error = reason
     WHERE id = job AND status = 'running';
 $$;
 
--- Internal (launcher): when the next queued job becomes due (NULL: none queued).
+-- Internal (launcher): when the next job waiting for its retry time becomes due (NULL: none);
+-- jobs due already but waiting for their lane start when the lane's job ends (its exit wakes us).
 CREATE FUNCTION viewmig.launcher_next_due()
-RETURNS timestamptz LANGUAGE sql STABLE AS $$
-    SELECT min(run_after) FROM viewmig.jobs WHERE status = 'enqueued';
+RETURNS timestamptz LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
+    SELECT min(run_after) FROM viewmig.jobs WHERE status = 'enqueued' AND run_after > now();
 $$;
 
 REVOKE EXECUTE ON FUNCTION viewmig.record_job_event(bigint, text, jsonb) FROM PUBLIC;
@@ -521,7 +527,7 @@ COMMENT ON FUNCTION viewmig.configure_schema_migration IS 'Changes max_attempts 
 
 -- Internal: appends a schema migration event and sends NOTIFY viewmig_schema_migrations.
 CREATE FUNCTION viewmig.record_schema_migration_event(migration bigint, event text, details jsonb DEFAULT '{}')
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     m viewmig.background_schema_migrations;
     event_id bigint;
@@ -537,7 +543,7 @@ $$;
 
 -- Internal: a composite row's status from its children's.
 CREATE FUNCTION viewmig.refresh_composite_schema_migration(parent bigint)
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     next_status text;
 BEGIN
@@ -561,15 +567,18 @@ $$;
 -- Internal (schedulers): delayed rows whose time has come are queued; running rows whose worker
 -- is gone (a crash, a restart) count as an errored attempt.
 CREATE FUNCTION viewmig.schema_migrations_housekeeping()
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     m viewmig.background_schema_migrations;
 BEGIN
     UPDATE viewmig.background_schema_migrations SET status = 'enqueued'
     WHERE status = 'delayed' AND run_after <= now();
+    -- A migration's worker holds the session advisory lock (30319, migration id) while it lives.
     FOR m IN SELECT * FROM viewmig.background_schema_migrations
              WHERE status = 'running' AND NOT composite
-               AND (worker_pid IS NULL OR worker_pid NOT IN (SELECT pid FROM pg_stat_activity))
+               AND NOT EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.classid = 30319
+                               AND l.objid = viewmig.background_schema_migrations.id::int4::oid AND l.objsubid = 2
+                               AND l.granted AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
              FOR UPDATE SKIP LOCKED
     LOOP
         UPDATE viewmig.background_schema_migrations
@@ -589,7 +598,7 @@ $$;
 -- Internal (schedulers): the next migration that may run now — oldest first, none on a table
 -- that has one running, children of a composite in id order — or NULL.
 CREATE FUNCTION viewmig.next_runnable_schema_migration()
-RETURNS bigint LANGUAGE sql STABLE AS $$
+RETURNS bigint LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     SELECT m.id FROM viewmig.background_schema_migrations m
     WHERE NOT m.composite
       AND m.status IN ('enqueued', 'errored') AND m.run_after <= now()
