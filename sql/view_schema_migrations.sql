@@ -24,6 +24,18 @@ SELECT viewmig.define_table_sql('Author Names', $ddl$
     COMMENT ON TABLE "Author Names%SUFFIX%" IS $$one row per author; renamed authors keep their id$$;
 $ddl$);
 SELECT table_name, view_schema FROM viewmig.table_definitions;
+-- The DDL runs later with the migrating role's rights: only the table's owner may store it (or,
+-- for a new table, a role with CREATE on the view schema), never over another role's definition.
+CREATE ROLE viewmig_ddl_stranger;
+SET ROLE viewmig_ddl_stranger;
+SELECT viewmig.define_table_sql('Author Names', 'CREATE TABLE "Author Names%SUFFIX%" (id uuid)');
+RESET ROLE;
+GRANT CREATE ON SCHEMA view_schema TO viewmig_ddl_stranger;
+SET ROLE viewmig_ddl_stranger;
+SELECT viewmig.define_table_sql('Author Names', 'CREATE TABLE "Author Names%SUFFIX%" (id uuid)');
+RESET ROLE;
+REVOKE CREATE ON SCHEMA view_schema FROM viewmig_ddl_stranger;
+DROP ROLE viewmig_ddl_stranger;
 
 -- 2. Version 1: one projector. create_view_tables() creates the missing tables (no version is
 --    defined yet, so none is recorded); the projector is registered on them.
