@@ -19,6 +19,7 @@
 
 extern "C" {
 #include "utils/errcodes.h"
+#include "utils/guc.h"
 #include "utils/timestamp.h"
 }
 
@@ -118,6 +119,11 @@ constexpr int kBatchAttempts = 50;
 // and a short lock_timeout turns a deadlock into a quick retry instead of a deadlock_timeout wait.
 constexpr int32_t kParallelBatchEvents = 500;
 constexpr const char* kParallelLockTimeout = "200ms";
+// Two workers' batches deadlock when each waits for a shared row the other holds, and both stand
+// still until the wait ends: with the default deadlock_timeout (1s) only lock_timeout ended it,
+// after 200 ms of both workers idle for every deadlock. The deadlock check after 10 ms rolls back
+// one side at once; it runs only when a worker has waited that long.
+constexpr const char* kParallelDeadlockTimeout = "10ms";
 
 }  // namespace
 
@@ -141,8 +147,11 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
                                                   {int8_param(replay.id)});
     pg_atomic_write_u64(&shared.progress.groups_total, std::stoull(of_total.substr(1)));
     pg_atomic_write_u64(&shared.progress.events_total, static_cast<uint64>(replay.events_total.value_or(0)));
-    if (shared.nworkers > 1)
+    if (shared.nworkers > 1) {
         spi_run("SELECT set_config('lock_timeout', $1, false)", {text_param(std::string(kParallelLockTimeout))});
+        // Superuser-only (PGC_SUSET) as a SQL setting; this worker's session only.
+        pg_call([] { SetConfigOption("deadlock_timeout", kParallelDeadlockTimeout, PGC_SUSET, PGC_S_SESSION); });
+    }
     worker_commit();
 
     // One transaction per batch: claim a group (or the rest of one), replay up to batch_size

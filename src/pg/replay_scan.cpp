@@ -46,6 +46,9 @@ std::string current_search_path() {
 namespace {
 
 constexpr int kFetchChunk = 1000;
+// Rows fetched at a time once a batch that stops early (stop_after) has its events and only
+// finishes its last aggregate.
+constexpr int kTailChunk = 16;
 
 // Everything the unguarded loop needs, as plain C data.
 struct ScanContext {
@@ -182,7 +185,15 @@ void scan_range_unguarded(ScanContext* ctx) {
     text* previous_aggregate = nullptr;  // in scan_cxt
     bool stop = false;
     while (!stop) {
-        SPI_cursor_fetch(portal, true, kFetchChunk);
+        // A batch that stops after stop_after events needs that many rows and the rest of its last
+        // aggregate, not a whole chunk: with the parallel batches of 500 events, fetching 1000 rows
+        // read, copied and threw away as many rows as were replayed.
+        long chunk = kFetchChunk;
+        if (ctx->stop_after > 0)
+            chunk = ctx->events < ctx->stop_after
+                        ? static_cast<long>(std::min<uint64>(kFetchChunk, ctx->stop_after - ctx->events + kTailChunk))
+                        : kTailChunk;
+        SPI_cursor_fetch(portal, true, chunk);
         SPITupleTable* table = SPI_tuptable;
         const uint64 n = SPI_processed;
         for (uint64 r = 0; r < n; ++r) {
