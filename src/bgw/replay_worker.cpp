@@ -200,6 +200,7 @@ void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress*
     pg_atomic_init_u64(&p.groups_done, 0);
     pg_atomic_init_u64(&p.groups_total, start->groups_total);
     pg_atomic_init_u64(&p.retries, 0);
+    pg_atomic_init_u64(&p.batches, 0);
     pg_atomic_init_u64(&p.last_job_report, static_cast<uint64>(GetCurrentTimestamp()));
     for (int i = 0; i < n; ++i) {
         memset(&shared->slots[i], 0, sizeof(WorkerSlot));
@@ -371,6 +372,7 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     memcpy(&index, MyBgworkerEntry->bgw_extra, sizeof index);
     if (index < 0 || index >= shared->nworkers) ereport(ERROR, (errmsg("viewmig worker: bad worker index %d", index)));
     pg::WorkerSlot* slot = &shared->slots[index];
+    pg::current_worker_index = index;
     // As the bootstrap superuser, then as the caller's role (see run_as.hpp).
     BackgroundWorkerInitializeConnectionByOid(shared->database, InvalidOid, 0);
     pgstat_report_appname("viewmig worker");

@@ -114,6 +114,16 @@ std::string job_progress_json(WorkerShared& shared, uint64_t events_after_batch)
 }
 
 constexpr int kBatchAttempts = 50;
+
+// When the workers mostly take turns on the same rows (many aggregates updating a few hot rows),
+// a second worker only adds rolled-back work: once a tenth of at least 40 batches conflicted,
+// every worker but the first stops claiming, and the rest runs as fast as one worker can.
+bool too_many_conflicts(WorkerShared& shared) {
+    if (current_worker_index == 0) return false;
+    const uint64 retries = pg_atomic_read_u64(&shared.progress.retries);
+    const uint64 attempts = retries + pg_atomic_read_u64(&shared.progress.batches);
+    return attempts >= 40 && retries * 10 > attempts;
+}
 // With several workers, shared rows (an author's counter updated from many groups) are locked by
 // whichever transaction touched them last: short transactions keep the waits and deadlocks rare,
 // and a short lock_timeout turns a deadlock into a quick retry instead of a deadlock_timeout wait.
@@ -126,6 +136,8 @@ constexpr const char* kParallelLockTimeout = "200ms";
 constexpr const char* kParallelDeadlockTimeout = "10ms";
 
 }  // namespace
+
+int current_worker_index = 0;
 
 uint64_t run_initial_replay_task(WorkerShared& shared) {
     // Every worker runs this; the first to get the lock plans the groups, the others then find
@@ -182,6 +194,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             replayed += r.events;
             attempt = 1;
             pg_atomic_fetch_add_u64(&shared.progress.events_done, r.events);
+            pg_atomic_fetch_add_u64(&shared.progress.batches, 1);
             if (r.complete) pg_atomic_fetch_add_u64(&shared.progress.groups_done, 1);
         } catch (const PgError& e) {
             // Parallel workers may update the same rows in different orders; a deadlock victim
@@ -192,6 +205,15 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             pg_atomic_fetch_add_u64(&shared.progress.retries, 1);
             pg_call([&] { pg_usleep(1000L * (attempt * 10 + random() % 20)); });  // let the other side finish
             ++attempt;
+        }
+        if (too_many_conflicts(shared)) {
+            ereport(LOG, (errmsg("viewmig replay_initial: worker %d of %d stops claiming groups: %llu of %llu batches "
+                                 "conflicted with another worker's",
+                                 current_worker_index + 1, shared.nworkers,
+                                 static_cast<unsigned long long>(pg_atomic_read_u64(&shared.progress.retries)),
+                                 static_cast<unsigned long long>(pg_atomic_read_u64(&shared.progress.retries) +
+                                                                 pg_atomic_read_u64(&shared.progress.batches)))));
+            break;
         }
     }
 

@@ -25,6 +25,7 @@ struct WorkerProgress {
     pg_atomic_uint64 groups_done;
     pg_atomic_uint64 groups_total;
     pg_atomic_uint64 retries;  // batches rolled back after a lock conflict between workers
+    pg_atomic_uint64 batches;  // batches committed
     pg_atomic_uint64 last_job_report;  // TimestampTz of the last progress report to the job
 };
 

@@ -9,6 +9,9 @@
 
 namespace viewmig::pg {
 
+// This process's worker number (0-based) among the workers of its step.
+extern int current_worker_index;
+
 // Plans the groups on the first call, then replays every group not yet done, one transaction
 // each (rows and checkpoint commit together). Returns the events replayed by this call.
 uint64_t run_initial_replay_task(WorkerShared& shared);
