@@ -17,6 +17,7 @@ use Test::More;
 use Time::HiRes ();
 
 our @EXPORT = qw(viewmig_node install_blog install_gated_handler require_job_queue wait_for_launcher
+  wait_mid_replay
   enqueue_job wait_for_job_end job_is job_field job_events event_count tables_match_rebuild
   handler_calls_exact hold_gate viewmig_backends notifications_for @BLOG_TABLES $GATE_LOCK
   require_schema_migrations fill_table hold_old_snapshot sm_field sm_events sm_event_count wait_for_sm_end
@@ -121,6 +122,31 @@ sub hold_gate
 }
 
 # The whole committed result: one handler call per event, none twice.
+# Waits until the single replay worker is held at the gate, checks that the replay is midway
+# (some groups done, not all) and returns how many handler calls are committed; `$what` names
+# what comes next ("the crash") in the test output.
+sub wait_mid_replay
+{
+	my ($node, $what) = @_;
+	Test::More::ok(
+		$node->poll_query_until(
+			'postgres',
+			q{SELECT count(*) FROM pg_stat_activity
+              WHERE backend_type = 'viewmig worker' AND wait_event_type = 'Lock' AND wait_event = 'advisory'},
+			'1'),
+		'the replay worker waits at the gate');
+	Test::More::is(
+		$node->safe_psql(
+			'postgres',
+			q{SELECT state || '|' || (groups_done > 0) || '|' || (groups_done < groups_total)
+              FROM viewmig.status ORDER BY id DESC LIMIT 1}),
+		'replaying_initial|true|true',
+		'mid-replay: some groups done, not all');
+	my $committed = $node->safe_psql('postgres', 'SELECT count(*) FROM handler_calls');
+	Test::More::cmp_ok($committed, '>', 0, "$committed handler calls committed before $what");
+	return $committed;
+}
+
 sub handler_calls_exact
 {
 	my ($node, $label) = @_;

@@ -25,20 +25,7 @@ my $holder = hold_gate($node);
 my $id = enqueue_job($node, 'replay',
 	{ projectors => ['blog'], batch_size => 50, workers => 1, auto_complete => JSON::PP::false });
 
-# The replay worker is blocked at the gate, with groups before it committed.
-ok( $node->poll_query_until(
-		'postgres',
-		q{SELECT count(*) FROM pg_stat_activity
-          WHERE backend_type = 'viewmig worker' AND wait_event_type = 'Lock' AND wait_event = 'advisory'},
-		'1'),
-	'the replay worker waits at the gate');
-is( $node->safe_psql(
-		'postgres',
-		q{SELECT state || '|' || (groups_done > 0) || '|' || (groups_done < groups_total)
-          FROM viewmig.status ORDER BY id DESC LIMIT 1}),
-	'replaying_initial|true|true', 'mid-replay: some groups done, not all');
-my $committed = $node->safe_psql('postgres', 'SELECT count(*) FROM handler_calls');
-cmp_ok($committed, '>', 0, "$committed handler calls committed before the crash");
+my $committed = wait_mid_replay($node, 'the crash');
 
 my $pid = $node->safe_psql('postgres',
 	q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'viewmig worker'});
