@@ -161,7 +161,7 @@ run_shape() {
     # database's settings too), also when running in an existing cluster.
     q -c "ALTER DATABASE $db SET max_parallel_workers_per_gather = 0" \
       -c "ALTER DATABASE $db SET max_parallel_maintenance_workers = 0" >>"$log" 2>&1 || die_with_log "settings"
-    q -c 'CREATE EXTENSION viewmig' -c 'CREATE EXTENSION pg_prewarm' -f test/fixtures/event_records.sql -f bench/schema.sql -f bench/generate.sql \
+    q -c 'CREATE EXTENSION viewmig' -c 'CREATE EXTENSION pg_prewarm' -f test/fixtures/event_records.sql -f bench/schema.sql -f bench/batch_projector.sql -f bench/generate.sql \
       -f bench/baselines.sql -f test/fixtures/compare.sql >>"$log" 2>&1 || die_with_log "schema"
 
     timed generate -v events="$EVENTS" -f "bench/shapes/$shape.sql"
@@ -237,6 +237,25 @@ run_shape() {
         q -c 'SELECT viewmig.abort()' >>"$log" 2>&1 || die_with_log "abort after workers => $w"
     done
 
+    # Batch projector: the same tables from bench_batch, the set-based handler of
+    # bench/batch_projector.sql (mode => 'batch'), one worker, into replay_schema.
+    q -c "SELECT viewmig.register_projector('bench', 'bench_batch(event_records[])', $managed, mode => 'batch')" \
+        >>"$log" 2>&1 || die_with_log "register the batch projector"
+    q -c 'SELECT viewmig.prepare_initial()' >>"$log" 2>&1 || die_with_log "prepare_initial before the batch projector"
+    timed replay_batch -c "SELECT viewmig.replay_initial(batch_size => $BATCH)"
+    [[ "$out" == "${R[$shape:events]}" ]] || die_with_log "the batch projector replayed $out events of ${R[$shape:events]}"
+    diff=$(q -At -F' ' -v built=replay_schema -f bench/compare.sql 2>>"$log") || die_with_log "compare batch projector"
+    echo "$diff" >>"$log"
+    R[$shape:equal_batch]=$(awk 'NF == 5 { n++; if ($4 != 0 || $5 != 0 || $3 == 0) bad++ }
+                                 END { print (n == 8 && !bad) ? "yes" : "no" }' <<<"$diff")
+    if [[ ${R[$shape:equal_batch]} != yes ]]; then
+        echo "tables differ in shape $shape, batch projector:" >&2
+        echo "baseline table rows only_in_replay_schema only_in_baseline" >&2
+        echo "$diff" >&2
+    fi
+    say "shape $shape: batch projector: tables equal: ${R[$shape:equal_batch]}"
+    q -c 'SELECT viewmig.abort()' >>"$log" 2>&1 || die_with_log "abort after the batch projector"
+
     [[ -n "${BENCH_KEEP:-}" ]] || psql -X -q -d postgres -c "DROP DATABASE $db" >>"$log" 2>&1 || true
 }
 
@@ -260,6 +279,10 @@ report() {
     printf '   %-66s %9s %10s\n' "viewmig     replay_initial, 1 worker, ${R[$s:groups]} groups of ~$BATCH events" "$v" "$(div "$ev" "$v" %.0f)"
     printf '   %-66s %9s\n' "viewmig/loop-1tx speed-up (baseline A s / replay_initial s)" "$(div "$a" "$v")x"
     printf '   %-66s %9s\n' "viewmig/loop-commit speed-up (baseline B s / replay_initial s)" "$(div "$b" "$v")x"
+    printf '   %-66s %9s %10s\n' "viewmig     batch projector (set-based bench_batch), 1 worker" "${R[$s:replay_batch]}" \
+        "$(div "$ev" "${R[$s:replay_batch]}" %.0f)"
+    printf '   %-66s %9s\n' "batch/loop-1tx speed-up (baseline A s / batch projector s)" "$(div "$a" "${R[$s:replay_batch]}")x"
+    printf '   %-66s %9s\n' "batch/per-event speed-up (replay_initial s / batch projector s)" "$(div "$v" "${R[$s:replay_batch]}")x"
     echo "   (the baselines maintain every index while they loop; replay_initial maintains only"
     echo "    primary keys and unique constraints, and prepare_completion builds the other indexes)"
     echo
@@ -295,7 +318,8 @@ report() {
     echo
     echo "   tables equal: ${R[$s:equal]}   (view_schema built by viewmig vs baseline A's and baseline B's tables:"
     echo "    authors, posts, post_tags, author_stats; every column but the serial post_tags.line;"
-    echo "    the parallel runs' replay_schema tables are checked the same way, column \"equal\")"
+    echo "    the parallel runs' replay_schema tables are checked the same way, column \"equal\";"
+    echo "    batch projector's tables equal: ${R[$s:equal_batch]})"
 }
 
 for shape in $SHAPES; do run_shape "$shape"; done
@@ -310,7 +334,8 @@ echo "each time: wall-clock seconds of one psql call after a CHECKPOINT; no para
 status=0
 for shape in $SHAPES; do
     report "$shape"
-    [[ ${R[$shape:equal]} == yes && ${R[$shape:equal_w1]} == yes && ${R[$shape:equal_w2]} == yes ]] || status=1
+    [[ ${R[$shape:equal]} == yes && ${R[$shape:equal_w1]} == yes && ${R[$shape:equal_w2]} == yes &&
+       ${R[$shape:equal_batch]} == yes ]] || status=1
 done
 echo
 echo "total run time: $(( $(date +%s) - started )) s (including generating the events and checking the tables)"
