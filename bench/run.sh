@@ -5,6 +5,9 @@
 #   baseline B  the same loop as a procedure that COMMITs every $BATCH events;
 #   viewmig     prepare_initial, replay_initial (one background worker, groups of ~$BATCH events),
 #               replay_increment, prepare_completion, complete - each step timed on its own.
+#   batch       the same tables from bench_batch (bench/batch_projector.sql), the projector written
+#               set-based as a batch projector (mode => 'batch'), one worker;
+#   ceiling     hand-written set-based SQL over all events at once (bench/set_based.sql);
 #   parallel    replay_initial again on the same events, from a fresh prepare_initial each time
 #               (abort, prepare_initial), with workers => 1 and then workers => 2; the speed-up is
 #               (1-worker seconds / 2-worker seconds), both measured in this run.
@@ -256,6 +259,15 @@ run_shape() {
     say "shape $shape: batch projector: tables equal: ${R[$shape:equal_batch]}"
     q -c 'SELECT viewmig.abort()' >>"$log" 2>&1 || die_with_log "abort after the batch projector"
 
+    # The practical ceiling: hand-written set-based SQL over all events (bench/set_based.sql).
+    q -c "SELECT bench_copy_tables('set_based')" >>"$log" 2>&1 || die_with_log "set_based tables"
+    timed set_based -v target=set_based -f bench/set_based.sql
+    diff=$(q -At -F' ' -v built=set_based -f bench/compare.sql 2>>"$log") || die_with_log "compare set-based SQL"
+    echo "$diff" >>"$log"
+    R[$shape:equal_set]=$(awk 'NF == 5 { n++; if ($4 != 0 || $5 != 0 || $3 == 0) bad++ }
+                               END { print (n == 8 && !bad) ? "yes" : "no" }' <<<"$diff")
+    say "shape $shape: set-based SQL: tables equal: ${R[$shape:equal_set]}"
+
     [[ -n "${BENCH_KEEP:-}" ]] || psql -X -q -d postgres -c "DROP DATABASE $db" >>"$log" 2>&1 || true
 }
 
@@ -283,6 +295,10 @@ report() {
         "$(div "$ev" "${R[$s:replay_batch]}" %.0f)"
     printf '   %-66s %9s\n' "batch/loop-1tx speed-up (baseline A s / batch projector s)" "$(div "$a" "${R[$s:replay_batch]}")x"
     printf '   %-66s %9s\n' "batch/per-event speed-up (replay_initial s / batch projector s)" "$(div "$v" "${R[$s:replay_batch]}")x"
+    printf '   %-66s %9s %10s\n' "ceiling     hand-written set-based SQL, all events at once" "${R[$s:set_based]}" \
+        "$(div "$ev" "${R[$s:set_based]}" %.0f)"
+    printf '   %-66s %9s\n' "batch projector / set-based SQL (set-based s / batch s; 1.00 = ceiling)" \
+        "$(div "${R[$s:set_based]}" "${R[$s:replay_batch]}")x"
     echo "   (the baselines maintain every index while they loop; replay_initial maintains only"
     echo "    primary keys and unique constraints, and prepare_completion builds the other indexes)"
     echo
@@ -319,7 +335,7 @@ report() {
     echo "   tables equal: ${R[$s:equal]}   (view_schema built by viewmig vs baseline A's and baseline B's tables:"
     echo "    authors, posts, post_tags, author_stats; every column but the serial post_tags.line;"
     echo "    the parallel runs' replay_schema tables are checked the same way, column \"equal\";"
-    echo "    batch projector's tables equal: ${R[$s:equal_batch]})"
+    echo "    batch projector's tables equal: ${R[$s:equal_batch]}, set-based SQL's: ${R[$s:equal_set]})"
 }
 
 for shape in $SHAPES; do run_shape "$shape"; done
@@ -335,7 +351,7 @@ status=0
 for shape in $SHAPES; do
     report "$shape"
     [[ ${R[$shape:equal]} == yes && ${R[$shape:equal_w1]} == yes && ${R[$shape:equal_w2]} == yes &&
-       ${R[$shape:equal_batch]} == yes ]] || status=1
+       ${R[$shape:equal_batch]} == yes && ${R[$shape:equal_set]} == yes ]] || status=1
 done
 echo
 echo "total run time: $(( $(date +%s) - started )) s (including generating the events and checking the tables)"
