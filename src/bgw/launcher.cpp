@@ -108,21 +108,11 @@ int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extensi
         *migration_due = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         // While the throttle function says so, start no worker at all (one that only looked and
         // exited would wake us at once, round after round); the migration waits, 'throttled'.
-        if (*migration_due && viewmig_throttle_function && viewmig_throttle_function[0]) {
+        if (*migration_due) {
             Oid ttype = TEXTOID;
-            Datum fn = CStringGetTextDatum(viewmig_throttle_function);
-            SPI_execute_with_args("SELECT $1::regproc::text", 1, &ttype, &fn, nullptr, true, 1);
-            const char* call = psprintf("SELECT %s()", SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-            SPI_execute(call, true, 1);
-            if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull))) {
-                *migration_due = false;
-                SPI_execute_with_args("SELECT viewmig.record_schema_migration_event(m, 'throttled', "
-                                      "       jsonb_build_object('function', $1::text)) "
-                                      "FROM (SELECT viewmig.next_runnable_schema_migration() AS m) x "
-                                      "WHERE (SELECT e.event FROM viewmig.schema_migration_events e WHERE e.migration_id = x.m "
-                                      "       ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM 'throttled'",
-                                      1, &ttype, &fn, nullptr, false, 0);
-            }
+            Datum fn = CStringGetTextDatum(viewmig_throttle_function ? viewmig_throttle_function : "");
+            SPI_execute_with_args("SELECT viewmig.schema_migrations_throttled($1)", 1, &ttype, &fn, nullptr, false, 1);
+            *migration_due = !DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
         }
         SPI_execute("SELECT (extract(epoch FROM least(viewmig.launcher_next_due(), (SELECT min(run_after) FROM "
                     "viewmig.background_schema_migrations WHERE status IN ('enqueued', 'errored', 'delayed') "

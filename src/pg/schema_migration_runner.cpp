@@ -38,12 +38,6 @@ constexpr const char* kSchedulerLock = "SELECT pg_advisory_xact_lock(30317, 3)";
 
 std::string label(const SchemaMigration& m) { return "viewmig schema migration " + std::to_string(m.id) + " (" + m.name + ")"; }
 
-bool throttled() {
-    if (viewmig_throttle_function == nullptr || viewmig_throttle_function[0] == '\0') return false;
-    const std::string fn = *spi_value("SELECT $1::regproc::text", {text_param(std::string(viewmig_throttle_function))});
-    return to_bool(spi_value("SELECT " + fn + "()"));
-}
-
 // Step 1; nullopt when nothing may run now.
 std::optional<SchemaMigration> claim_next() {
     worker_begin("viewmig schema migrations: choosing");
@@ -55,12 +49,8 @@ std::optional<SchemaMigration> claim_next() {
         return std::nullopt;
     }
     const int64_t id = to_int8(next);
-    if (throttled()) {
-        // Announced once per waiting migration, not at every scheduler round.
-        if (spi_value("SELECT event FROM viewmig.schema_migration_events WHERE migration_id = $1 ORDER BY id DESC LIMIT 1",
-                      {int8_param(id)}) != "throttled")
-            record_schema_migration_event(id, "throttled",
-                                          core::JsonObject().add("function", std::string(viewmig_throttle_function)).str());
+    if (to_bool(spi_value("SELECT viewmig.schema_migrations_throttled($1)",
+                          {text_param(std::string(viewmig_throttle_function ? viewmig_throttle_function : ""))}))) {
         worker_commit();
         return std::nullopt;
     }

@@ -612,7 +612,33 @@ RETURNS bigint LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     LIMIT 1;
 $$;
 
+-- Internal (schedulers): true while viewmig.throttle_function (passed in, schema-qualified) says
+-- so; the migration that would run next is then announced 'throttled', once while it waits.
+CREATE FUNCTION viewmig.schema_migrations_throttled(throttle_function text)
+RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    busy boolean;
+    waiting bigint;
+BEGIN
+    IF coalesce(throttle_function, '') = '' THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('SELECT %s()', throttle_function::regproc) INTO busy;
+    IF NOT coalesce(busy, false) THEN
+        RETURN false;
+    END IF;
+    waiting := viewmig.next_runnable_schema_migration();
+    IF waiting IS NOT NULL AND (SELECT e.event FROM viewmig.schema_migration_events e WHERE e.migration_id = waiting
+                                ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM 'throttled' THEN
+        PERFORM viewmig.record_schema_migration_event(waiting, 'throttled',
+                                                      jsonb_build_object('function', throttle_function));
+    END IF;
+    RETURN true;
+END;
+$$;
+
 REVOKE EXECUTE ON FUNCTION viewmig.record_schema_migration_event(bigint, text, jsonb) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION viewmig.schema_migrations_throttled(text) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION viewmig.refresh_composite_schema_migration(bigint) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION viewmig.schema_migrations_housekeeping() FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION viewmig.next_runnable_schema_migration() FROM PUBLIC;
