@@ -2,6 +2,7 @@
 // the launcher's database, runs the job as its role (pg/job_runner.cpp) and records a failure
 // — or a retry — when it ends in an ERROR. SIGTERM (cancel_job, shutdown) ends it at the next
 // interrupt check; its replay workers are stopped with it.
+#include "bgw/dynamic_worker.hpp"
 #include "bgw/launcher.hpp"
 
 #include "pg/guard.hpp"
@@ -81,15 +82,8 @@ namespace viewmig::bgw {
 
 // Used by the launcher (launcher.cpp): the worker's identity and arguments.
 void fill_job_worker(BackgroundWorker* worker, int64 job_id, int32 attempt, Oid database) {
-    memset(worker, 0, sizeof *worker);
-    worker->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker->bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker->bgw_restart_time = BGW_NEVER_RESTART;
-    snprintf(worker->bgw_library_name, BGW_MAXLEN, "viewmig");
-    snprintf(worker->bgw_function_name, BGW_MAXLEN, "viewmig_job_worker_main");
-    snprintf(worker->bgw_type, BGW_MAXLEN, "%s", kJobWorkerType);
+    fill_dynamic_worker(worker, "viewmig_job_worker_main", kJobWorkerType);
     snprintf(worker->bgw_name, BGW_MAXLEN, "viewmig job %lld", static_cast<long long>(job_id));
-    worker->bgw_notify_pid = MyProcPid;
     const JobWorkerArgs args{job_id, database, attempt};
     static_assert(sizeof args <= BGW_EXTRALEN);
     memcpy(worker->bgw_extra, &args, sizeof args);

@@ -1,6 +1,7 @@
 // Dynamic background worker for replay steps: the caller's side (start, wait, relay) and the
 // worker's entry point (see replay_worker.hpp).
 #include "bgw/replay_worker.hpp"
+#include "bgw/dynamic_worker.hpp"
 #include "pg/gucs.hpp"
 
 #include "core/progress.hpp"
@@ -208,15 +209,8 @@ void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress*
     }
 
     BackgroundWorker worker;
-    memset(&worker, 0, sizeof worker);
-    worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-    worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-    worker.bgw_restart_time = BGW_NEVER_RESTART;
-    snprintf(worker.bgw_library_name, BGW_MAXLEN, "viewmig");
-    snprintf(worker.bgw_function_name, BGW_MAXLEN, "viewmig_replay_worker_main");
-    snprintf(worker.bgw_type, BGW_MAXLEN, "viewmig worker");
+    fill_dynamic_worker(&worker, "viewmig_replay_worker_main", "viewmig worker");
     worker.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
-    worker.bgw_notify_pid = MyProcPid;
 
     auto** handles = static_cast<BackgroundWorkerHandle**>(palloc0(sizeof(BackgroundWorkerHandle*) * n));
     for (int i = 0; i < n; ++i) {
