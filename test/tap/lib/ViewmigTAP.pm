@@ -19,7 +19,7 @@ use Time::HiRes ();
 our @EXPORT = qw(viewmig_node install_blog install_gated_handler require_job_queue wait_for_launcher
   wait_mid_replay
   enqueue_job wait_for_job_end job_is job_field job_events event_count tables_match_rebuild
-  handler_calls_exact hold_gate viewmig_backends notifications_for @BLOG_TABLES $GATE_LOCK
+  handler_calls_exact hold_gate hold_gate_half_way viewmig_backends notifications_for @BLOG_TABLES $GATE_LOCK
   require_schema_migrations fill_table hold_old_snapshot sm_field sm_events sm_event_count wait_for_sm_end
   sm_is wait_for_sm_phase sm_notifications_for index_state one_per_table_violations watch_until);
 
@@ -113,6 +113,15 @@ END \$\$;
 }
 
 # A background session holding the gate's lock; quit it (or let the server drop it) to open.
+# Closes the gate once half of the `$events` events are in, and holds it (see hold_gate).
+sub hold_gate_half_way
+{
+	my ($node, $events) = @_;
+	my $gate_after = int($events / 2);
+	$node->safe_psql('postgres', "UPDATE replay_gate SET gate_after = $gate_after");
+	return hold_gate($node);
+}
+
 sub hold_gate
 {
 	my ($node) = @_;

@@ -17,9 +17,7 @@ my $events = install_blog($node, authors => 100, posts_per_author => 4, gated =>
 require_job_queue($node);
 wait_for_launcher($node);
 
-my $gate_after = int($events / 2);
-$node->safe_psql('postgres', "UPDATE replay_gate SET gate_after = $gate_after");
-my $holder = hold_gate($node);
+my $holder = hold_gate_half_way($node, $events);
 
 my $id = enqueue_job($node, 'replay',
 	{ projectors => ['blog'], batch_size => 50, workers => 2, auto_complete => JSON::PP::true });
