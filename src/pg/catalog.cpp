@@ -57,7 +57,8 @@ EventStore load_event_store() {
 namespace {
 const char* kProjectorColumns =
     "SELECT projector, version, handler::text, handler::oid, view_schema, managed_tables::text, "
-    "       additional_replay_indexes::text, event_types::text, live, status, mode = 'batch' "
+    "       additional_replay_indexes::text, event_types::text, live, status, mode = 'batch', "
+    "       rules::text, json_column "
     "FROM viewmig.projector_versions ";
 
 ProjectorVersion to_projector(const Row& row) {
@@ -73,6 +74,8 @@ ProjectorVersion to_projector(const Row& row) {
     p.live = to_bool(row[8]);
     p.status = *row[9];
     p.batch = to_bool(row[10]);
+    p.rules = row[11];
+    p.json_column = row[12].value_or("");
     return p;
 }
 }  // namespace

@@ -35,6 +35,10 @@ struct ProjectorVersion {
     std::optional<std::vector<std::string>> event_types;
     bool live = false;
     bool batch = false;  // mode 'batch': the handler takes an array of events of whole aggregates
+    // mode 'declarative': the rules (jsonb text) and the event JSON column they read; `handler` is
+    // the PL/pgSQL function generated from them.
+    std::optional<std::string> rules;
+    std::string json_column;
     std::string status;
 };
 

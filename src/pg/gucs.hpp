@@ -19,6 +19,7 @@ extern char* viewmig_database;            // viewmig.database: databases with a 
 extern int viewmig_naptime_s;             // viewmig.naptime: the launcher's longest sleep (reload)
 extern int viewmig_max_workers;           // viewmig.max_workers: job workers per launcher (reload)
 extern int viewmig_handler_batch_size;    // viewmig.handler_batch_size: events per batch-handler call
+extern int viewmig_replay_memory_kb;      // viewmig.replay_memory: the declarative engine's row cache
 extern int viewmig_retry_delay_s;         // viewmig.retry_delay: first back-off of a retried job/migration
 extern char* viewmig_throttle_function;   // viewmig.throttle_function: no new schema migration while it returns true
 extern char* viewmig_error_handler;       // viewmig.error_handler: called with a migration row after a failure

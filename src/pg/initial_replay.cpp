@@ -5,7 +5,9 @@
 #include "bgw/replay_worker.hpp"
 #include "core/group_planner.hpp"
 #include "core/json_text.hpp"
+#include "pg/bulk_constraints.hpp"
 #include "pg/catalog.hpp"
+#include "pg/declarative_replay.hpp"
 #include "pg/guard.hpp"
 #include "pg/job_queue.hpp"
 #include "pg/replay_scan.hpp"
@@ -135,6 +137,30 @@ constexpr const char* kParallelLockTimeout = "200ms";
 // one side at once; it runs only when a worker has waited that long.
 constexpr const char* kParallelDeadlockTimeout = "10ms";
 
+// One batch: the handlers' scan decides where the batch ends (whole aggregates), and each
+// declarative engine replays the same aggregates; with engines only, the first one decides.
+ReplayedRange replay_batch(const EventStore& es, const ReplayTarget& target,
+                           const std::vector<std::unique_ptr<DeclarativeReplay>>& engines, const EventRange& range) {
+    std::optional<ReplayedRange> decided;
+    if (!target.handlers.empty()) decided = replay_range(es, target, range);
+    for (const auto& engine : engines) {
+        EventRange same = range;
+        if (decided) {
+            same.stop_after = 0;
+            if (!decided->complete) {
+                same.aggregate_upper = decided->last_aggregate;
+                same.upper_inclusive = true;
+            }
+        }
+        const ReplayedRange r = engine->replay(same);
+        if (!decided)
+            decided = r;
+        else
+            decided->events = std::max(decided->events, r.events);
+    }
+    return decided.value_or(ReplayedRange{});
+}
+
 }  // namespace
 
 int current_worker_index = 0;
@@ -153,8 +179,18 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
         plan_initial_replay(replay, es, shared.batch_size);
         replay = load_replay(shared.replay_id);
     }
-    const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
-    const ReplayTarget target = ReplayTarget::for_projectors(projectors, replay.replay_schema, shared.search_path);
+    // Declarative projectors run in the compiled engine, the others through their handlers.
+    std::vector<ProjectorVersion> handled;
+    std::vector<std::unique_ptr<DeclarativeReplay>> engines;
+    const bool fresh = !to_bool(spi_value("SELECT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 "
+                                          "AND (done OR events_done > 0))", {int8_param(replay.id)}));
+    for (const ProjectorVersion& p : load_projector_versions(replay.projectors, replay.versions)) {
+        if (use_declarative_engine(replay, p))
+            engines.push_back(std::make_unique<DeclarativeReplay>(es, p, replay.replay_schema, fresh, shared.nworkers > 1));
+        else
+            handled.push_back(p);
+    }
+    const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema, shared.search_path);
     const std::string of_total = "/" + *spi_value("SELECT count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
                                                   {int8_param(replay.id)});
     pg_atomic_write_u64(&shared.progress.groups_total, std::stoull(of_total.substr(1)));
@@ -183,7 +219,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             EventRange range{g->resume_after ? g->resume_after : g->lower, g->upper, std::nullopt, *replay.initial_bound};
             range.lower_exclusive = g->resume_after.has_value();
             range.stop_after = batch_events;
-            const ReplayedRange r = replay_range(es, target, range);
+            const ReplayedRange r = replay_batch(es, target, engines, range);
             spi_run_as_owner("UPDATE viewmig.replay_groups SET done = $3, events_done = events_done + $4, "
                              "resume_after = coalesce($5, resume_after), worker_pid = pg_backend_pid(), "
                              "finished_at = CASE WHEN $3 THEN clock_timestamp() END WHERE replay_id = $1 AND group_no = $2",
@@ -200,6 +236,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             // Parallel workers may update the same rows in different orders; a deadlock victim
             // rolls its batch back and replays it again.
             if (!is_retryable(e) || attempt >= kBatchAttempts) throw;
+            for (auto& engine : engines) engine->forget();
             ereport(DEBUG1, (errmsg("viewmig replay_initial: retrying a batch after: %s", e.what())));
             worker_abort();
             pg_atomic_fetch_add_u64(&shared.progress.retries, 1);
@@ -220,10 +257,15 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     // The last worker to finish (no group left, none held by another) closes the initial replay.
     worker_begin("viewmig replay_initial: finishing");
     spi_run_as_owner("SELECT 1 FROM viewmig.replays WHERE id = $1 FOR UPDATE", {int8_param(replay.id)});
-    spi_run_as_owner("UPDATE viewmig.replays SET state = 'replayed', replayed_bound = initial_bound, last_error = NULL, "
-                     "updated_at = now() WHERE id = $1 AND state = 'replaying_initial' "
-                     "AND NOT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND NOT done)",
-                     {int8_param(replay.id)});
+    const QueryResult finished = spi_run_as_owner(
+        "UPDATE viewmig.replays SET state = 'replayed', replayed_bound = initial_bound, last_error = NULL, "
+        "updated_at = now() WHERE id = $1 AND state = 'replaying_initial' "
+        "AND NOT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND NOT done)",
+        {int8_param(replay.id)});
+    if (finished.processed > 0) {
+        report_activity("viewmig replay_initial: adding the keys of bulk-loaded tables");
+        add_bulk_constraints(replay);
+    }
     worker_commit();
     return replayed;
 }

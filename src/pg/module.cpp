@@ -25,6 +25,7 @@ int viewmig_naptime_s = 10;
 int viewmig_max_workers = 2;
 int viewmig_retry_delay_s = 10;
 int viewmig_handler_batch_size = 1000;
+int viewmig_replay_memory_kb = 256 * 1024;
 char* viewmig_throttle_function = nullptr;
 char* viewmig_error_handler = nullptr;
 
@@ -50,6 +51,11 @@ void _PG_init(void) {
     DefineCustomIntVariable("viewmig.handler_batch_size",
                             "About how many events a batch projector's handler receives per call (whole aggregates).", nullptr,
                             &viewmig_handler_batch_size, 1000, 1, 1000000, PGC_USERSET, 0, nullptr, nullptr, nullptr);
+    DefineCustomIntVariable("viewmig.replay_memory",
+                            "Memory the declarative engine may use for rows before it writes them out early.",
+                            "Above it the engine writes finished rows at the next aggregate boundary and then drops its cached "
+                            "shared rows (read again when needed).",
+                            &viewmig_replay_memory_kb, 256 * 1024, 64, INT_MAX, PGC_USERSET, GUC_UNIT_KB, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.retry_delay", "Back-off before the second attempt of a failed job or schema migration.",
                             "Each further attempt waits twice as long, at most 10 minutes.", &viewmig_retry_delay_s, 10, 0, 600,
                             PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);
@@ -67,7 +73,7 @@ void _PG_init(void) {
 namespace viewmig::pg {
 namespace {
 // Settings a worker takes over from its caller (viewmig.database is the server's, not a session's).
-constexpr const char* kSessionSettings[] = {"viewmig.handler_batch_size", "viewmig.batch_size",    "viewmig.lock_timeout",      "viewmig.lock_max_wait",
+constexpr const char* kSessionSettings[] = {"viewmig.handler_batch_size", "viewmig.replay_memory", "viewmig.batch_size",    "viewmig.lock_timeout",      "viewmig.lock_max_wait",
                                             "viewmig.progress_interval", "viewmig.retry_delay", "viewmig.throttle_function",
                                             "viewmig.error_handler"};
 }  // namespace

@@ -4,6 +4,7 @@
 #include "core/replay_state.hpp"
 #include "core/schema_rules.hpp"
 #include "pg/catalog.hpp"
+#include "pg/declarative_plan.hpp"
 #include "pg/guard.hpp"
 #include "pg/owned_schemas.hpp"
 #include "pg/schema_copy.hpp"
@@ -70,9 +71,12 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
         for (const auto& p : projectors) {
             projector_names.push_back(p.projector);
             versions.push_back(std::to_string(p.version));
-            for (const auto& t : p.managed_tables) {
-                tables.push_back({t, p.additional_replay_indexes});
-                table_names.push_back(t);
+            std::optional<core::Plan> plan;
+            if (p.rules) plan = compile_declarative_plan(es, p);
+            for (std::size_t i = 0; i < p.managed_tables.size(); ++i) {
+                const bool bulk = plan && plan->tables[i].mode != core::TableMode::Shared;
+                tables.push_back({p.managed_tables[i], p.additional_replay_indexes, bulk});
+                table_names.push_back(p.managed_tables[i]);
             }
         }
         const std::vector<DeferredDdl> deferred = copy_tables(view_schema, replay_schema, tables);
@@ -84,7 +88,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
              text_param(replay_schema), text_param(archive_schema), text_array_param(table_names)}).rows.at(0)[0]);
         std::size_t kept = 0;
         for (const auto& d : deferred) {
-            kept += d.kind != "restore_deferrability";
+            kept += d.kind == "index" || d.kind == "foreign_key";
             spi_run_as_owner("INSERT INTO viewmig.replay_deferred_ddl (replay_id, kind, table_name, object_name, definition) "
                              "VALUES ($1, $2, $3, $4, $5)",
                              {int8_param(replay_id), text_param(d.kind), text_param(d.table), text_param(d.object),

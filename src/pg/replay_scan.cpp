@@ -260,11 +260,10 @@ void scan_range_unguarded(ScanContext* ctx) {
 
 }  // namespace
 
-ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range) {
+std::string event_range_sql(const EventStore& es, const EventRange& range,
+                            const std::optional<std::vector<std::string>>& event_types, std::vector<SqlParam>& params) {
     const std::string agg = "e." + quote_ident(es.aggregate_id_column);
-    std::string sql = "SELECT e, " + agg + "::text, e." + quote_ident(es.sequence_number_column) + "::int8, e." +
-                      quote_ident(es.event_type_column) + "::text FROM " + es.qualified() + " e WHERE ";
-    std::vector<SqlParam> params;
+    std::string sql = " FROM " + es.qualified() + " e WHERE ";
     auto add = [&](SqlParam p) {
         params.push_back(std::move(p));
         return "$" + std::to_string(params.size());
@@ -280,10 +279,19 @@ ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, con
         sql += " AND " + agg + (range.lower_exclusive ? " > CAST(" : " >= CAST(") + add(text_param(range.aggregate_lower)) +
                " AS " + es.aggregate_id_type + ")";
     if (range.aggregate_upper)
-        sql += " AND " + agg + " < CAST(" + add(text_param(range.aggregate_upper)) + " AS " + es.aggregate_id_type + ")";
-    if (auto types = target.router.type_filter())
-        sql += " AND e." + quote_ident(es.event_type_column) + "::text = ANY(" + add(text_array_param(*types)) + ")";
-    sql += " ORDER BY " + agg + ", e." + quote_ident(es.sequence_number_column);
+        sql += " AND " + agg + (range.upper_inclusive ? " <= CAST(" : " < CAST(") + add(text_param(range.aggregate_upper)) +
+               " AS " + es.aggregate_id_type + ")";
+    if (event_types)
+        sql += " AND e." + quote_ident(es.event_type_column) + "::text = ANY(" + add(text_array_param(*event_types)) + ")";
+    return sql + " ORDER BY " + agg + ", e." + quote_ident(es.sequence_number_column);
+}
+
+ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range) {
+    const std::string agg = "e." + quote_ident(es.aggregate_id_column);
+    std::vector<SqlParam> params;
+    const std::string sql = "SELECT e, " + agg + "::text, e." + quote_ident(es.sequence_number_column) + "::int8, e." +
+                            quote_ident(es.event_type_column) + "::text" +
+                            event_range_sql(es, range, target.router.type_filter(), params);
 
     const std::string search_path = quote_ident(target.target_schema) +
                                     (target.base_search_path.empty() ? "" : ", " + target.base_search_path);

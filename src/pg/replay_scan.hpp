@@ -7,6 +7,7 @@
 
 #include "core/event_router.hpp"
 #include "pg/catalog.hpp"
+#include "pg/spi.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -34,6 +35,7 @@ struct EventRange {
     std::optional<int64_t> xact_lower;
     int64_t xact_upper = 0;
     bool lower_exclusive = false;
+    bool upper_inclusive = false;  // aggregate_id <= upper
     // Stop at the first aggregate boundary after this many events (0: read the whole range).
     uint64_t stop_after = 0;
 };
@@ -49,6 +51,11 @@ struct ReplayedRange {
 // commit). A handler ERROR propagates as PgError with the event's aggregate_id, sequence_number
 // and event_type in its context.
 ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, const EventRange& range);
+
+// " FROM <events> e WHERE <the range> ORDER BY aggregate_id, sequence_number", its parameters
+// appended to `params` (event_types: only those types; nullopt: all).
+std::string event_range_sql(const EventStore& es, const EventRange& range,
+                            const std::optional<std::vector<std::string>>& event_types, std::vector<SqlParam>& params);
 
 // The current session's search_path setting.
 std::string current_search_path();

@@ -51,17 +51,26 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
                  quote_literal(seq) + "::regclass)");
     }
 
-    // Primary key, UNIQUE and EXCLUDE constraints now: handlers' ON CONFLICT needs them.
+    // Primary key, UNIQUE and EXCLUDE constraints now: handlers' ON CONFLICT needs them. A table
+    // the declarative engine loads gets its keys after the load (building an index once is much
+    // faster than maintaining it row by row), unless a foreign key needs them now.
     QueryResult constraints = run_in_view_path(
         view_schema,
-        "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint') FROM pg_constraint "
-        "WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY contype, conname",
-        {source_param});
+        "SELECT conname, pg_get_constraintdef(oid), obj_description(oid, 'pg_constraint'), "
+        "       contype IN ('p', 'u') AND $2 "
+        "       AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = $1::regclass AND f.contype = 'f') "
+        "FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u', 'x') ORDER BY contype, conname",
+        {source_param, bool_param(t.bulk_loaded)});
     for (const Row& c : constraints.rows) {
-        exec_with_search_path(replay_first_path(view_schema, replay_schema),
-                              "ALTER TABLE " + target + " ADD CONSTRAINT " + quote_ident(*c[0]) + " " + *c[1]);
-        if (c[2])
-            spi_exec("COMMENT ON CONSTRAINT " + quote_ident(*c[0]) + " ON " + target + " IS " + quote_literal(*c[2]));
+        const std::string add = "ALTER TABLE " + quote_ident(t.name) + " ADD CONSTRAINT " + quote_ident(*c[0]) + " " + *c[1];
+        const std::string comment =
+            c[2] ? "COMMENT ON CONSTRAINT " + quote_ident(*c[0]) + " ON " + quote_ident(t.name) + " IS " + quote_literal(*c[2]) : "";
+        if (to_bool(c[3])) {
+            deferred.push_back({"bulk_constraint", t.name, *c[0], add + (comment.empty() ? "" : "; " + comment)});
+            continue;
+        }
+        exec_with_search_path(replay_first_path(view_schema, replay_schema), add);
+        if (!comment.empty()) exec_with_search_path(replay_first_path(view_schema, replay_schema), comment);
     }
 
     // Other indexes: kept for prepare_completion unless the projector wants them during replay.

@@ -16,10 +16,13 @@ namespace viewmig::pg {
 struct TableToCopy {
     std::string name;
     std::vector<std::string> additional_index_patterns;  // anchored regular expressions
+    // Loaded in bulk by the declarative engine: its primary key and unique constraints are kept
+    // as "bulk_constraint" DDL for the end of replay_initial (unless a foreign key references it).
+    bool bulk_loaded = false;
 };
 
 struct DeferredDdl {
-    std::string kind;  // "index", "foreign_key" or "restore_deferrability"
+    std::string kind;  // "index", "foreign_key", "restore_deferrability" or "bulk_constraint"
     std::string table, object, definition;
 };
 

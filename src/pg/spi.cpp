@@ -197,18 +197,36 @@ std::string quote_literal(std::string_view value) {
     return backslash ? "E" + out : out;
 }
 
+namespace {
+void append_array_element(std::string& out, const std::string& value) {
+    out += '"';
+    for (char c : value) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+    }
+    out += '"';
+}
+}  // namespace
+
 std::string text_array_literal(const std::vector<std::string>& values) {
     std::string out = "{";
     for (std::size_t i = 0; i < values.size(); ++i) {
         if (i) out += ',';
-        out += '"';
-        for (char c : values[i]) {
-            if (c == '"' || c == '\\') out += '\\';
-            out += c;
-        }
-        out += '"';
+        append_array_element(out, values[i]);
     }
     return out + "}";
+}
+
+SqlParam nullable_text_array_param(const std::vector<std::optional<std::string>>& values) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+        if (i) out += ',';
+        if (values[i])
+            append_array_element(out, *values[i]);
+        else
+            out += "NULL";
+    }
+    return {TEXTARRAYOID, out + "}"};
 }
 
 std::vector<std::string> parse_text_array(const std::optional<std::string>& literal) {

@@ -29,6 +29,7 @@ SqlParam int4_param(int32_t v);
 SqlParam oid_param(Oid v);
 SqlParam bool_param(bool v);
 SqlParam text_array_param(const std::optional<std::vector<std::string>>& v);
+SqlParam nullable_text_array_param(const std::vector<std::optional<std::string>>& values);  // NULL elements allowed
 SqlParam jsonb_param(std::string json);
 
 // Fills types/values/nulls (arrays of params.size()) from the parameters. Call inside pg_call.

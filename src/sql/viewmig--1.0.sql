@@ -25,7 +25,11 @@ CREATE TABLE viewmig.projector_versions (
     additional_replay_indexes text[] NOT NULL DEFAULT '{}',
     event_types               text[],
     live                      boolean NOT NULL DEFAULT false,
-    mode                      text NOT NULL DEFAULT 'event' CHECK (mode IN ('event', 'batch')),
+    mode                      text NOT NULL DEFAULT 'event' CHECK (mode IN ('event', 'batch', 'declarative')),
+    -- mode 'declarative': the rules, and the event table's JSON column their "$." paths read;
+    -- `handler` is then the PL/pgSQL function generated from the rules (the row path).
+    rules                     jsonb CHECK ((rules IS NOT NULL) = (mode = 'declarative')),
+    json_column               name,
     status                    text NOT NULL CHECK (status IN ('active', 'pending', 'retired')),
     registered_at             timestamptz NOT NULL DEFAULT now(),
     activated_at              timestamptz,
@@ -94,7 +98,9 @@ CREATE TABLE viewmig.replay_groups (
 -- their original deferrability ('restore_deferrability' rows).
 CREATE TABLE viewmig.replay_deferred_ddl (
     replay_id    bigint NOT NULL REFERENCES viewmig.replays ON DELETE CASCADE,
-    kind         text NOT NULL CHECK (kind IN ('index', 'foreign_key', 'restore_deferrability')),
+    -- bulk_constraint: a primary key or unique constraint of a table the declarative engine
+    -- bulk-loads, added when replay_initial ends (before any increment).
+    kind         text NOT NULL CHECK (kind IN ('index', 'foreign_key', 'restore_deferrability', 'bulk_constraint')),
     table_name   name NOT NULL,
     object_name  name NOT NULL,
     definition   text NOT NULL,  -- names the table unqualified; runs with search_path = replay schema, view schema
@@ -264,6 +270,16 @@ CREATE FUNCTION viewmig.register_projector(
     mode text DEFAULT 'event')
 RETURNS int LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_register_projector';
 COMMENT ON FUNCTION viewmig.register_projector IS 'Registers a projector (or a new pending version of it); returns the version';
+
+CREATE FUNCTION viewmig.register_declarative_projector(
+    name text,
+    rules jsonb,
+    managed_tables regclass[],
+    additional_replay_indexes text[] DEFAULT '{}',
+    live boolean DEFAULT false,
+    json_column name DEFAULT 'event_json')
+RETURNS int LANGUAGE c AS 'MODULE_PATHNAME', 'viewmig_register_declarative_projector';
+COMMENT ON FUNCTION viewmig.register_declarative_projector IS 'Registers a projector given as rules per event type: replayed by a compiled engine with bulk loads, its increments and live projection by a generated PL/pgSQL handler';
 
 CREATE FUNCTION viewmig.prepare_initial(
     projectors text[] DEFAULT NULL,

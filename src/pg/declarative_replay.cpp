@@ -1,0 +1,292 @@
+// The declarative engine's replay of one batch (see declarative_replay.hpp): scan, load the shared
+// rows the batch needs, apply, write. The scan and the COPY run inside pg_call with plain C data
+// only; events are copied into C++ strings between the fetches.
+#include "pg/declarative_replay.hpp"
+
+#include "core/declarative_sql.hpp"
+#include "pg/declarative_plan.hpp"
+#include "pg/guard.hpp"
+#include "pg/gucs.hpp"
+#include "pg/schema_copy.hpp"
+#include "pg/spi.hpp"
+
+#include <algorithm>
+
+extern "C" {
+#include "access/table.h"
+#include "commands/copy.h"
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "parser/parse_node.h"
+#include "parser/parse_relation.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/errcodes.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rls.h"
+}
+
+namespace viewmig::pg {
+namespace {
+
+constexpr long kFetchChunk = 1000;
+constexpr long kTailChunk = 16;
+
+// One fetched chunk as plain C data: row-major cells, NULL as a null pointer.
+struct RawChunk {
+    int rows = 0;
+    int columns = 0;
+    char** cells = nullptr;
+    int* lengths = nullptr;
+};
+
+void fetch_chunk_unguarded(Portal portal, long count, int columns, MemoryContext cxt, RawChunk* out) {
+    SPI_cursor_fetch(portal, true, count);
+    SPITupleTable* table = SPI_tuptable;
+    MemoryContext old = MemoryContextSwitchTo(cxt);
+    out->rows = static_cast<int>(SPI_processed);
+    out->columns = columns;
+    out->cells = static_cast<char**>(palloc0(sizeof(char*) * (out->rows * columns + 1)));
+    out->lengths = static_cast<int*>(palloc0(sizeof(int) * (out->rows * columns + 1)));
+    for (int r = 0; r < out->rows; ++r) {
+        for (int c = 0; c < columns; ++c) {
+            bool isnull;
+            const Datum d = SPI_getbinval(table->vals[r], table->tupdesc, c + 1, &isnull);
+            if (isnull) continue;
+            text* t = DatumGetTextPP(d);
+            out->cells[r * columns + c] = VARDATA_ANY(t);
+            out->lengths[r * columns + c] = VARSIZE_ANY_EXHDR(t);
+        }
+    }
+    MemoryContextSwitchTo(old);
+}
+
+// COPY FROM reads its data through a callback without an argument: the chunk being loaded.
+const char* copy_data = nullptr;
+std::size_t copy_length = 0, copy_position = 0;
+
+int copy_source(void* outbuf, int /*minread*/, int maxread) {
+    const std::size_t n = std::min<std::size_t>(static_cast<std::size_t>(maxread), copy_length - copy_position);
+    memcpy(outbuf, copy_data + copy_position, n);
+    copy_position += n;
+    return static_cast<int>(n);
+}
+
+// COPY <relid> (columns) FROM the data, in text format, with the checks COPY itself leaves to
+// its caller (INSERT privilege, no row-level security).
+void copy_unguarded(Oid relid, const char* const* columns, int ncolumns, const char* data, std::size_t length) {
+    if (pg_class_aclcheck(relid, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+        aclcheck_error(ACLCHECK_NO_PRIV, OBJECT_TABLE, get_rel_name(relid));
+    if (check_enable_rls(relid, InvalidOid, false) == RLS_ENABLED)
+        ereport(ERROR, (errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+                        errmsg("the declarative engine can not load table \"%s\", which has row-level security enabled",
+                               get_rel_name(relid)),
+                        errhint("Disable row-level security on the view table, or use a projector with a handler.")));
+    Relation rel = table_open(relid, RowExclusiveLock);
+    ParseState* pstate = make_parsestate(nullptr);
+    addRangeTableEntryForRelation(pstate, rel, RowExclusiveLock, nullptr, false, false);
+    List* attnames = NIL;
+    for (int i = 0; i < ncolumns; ++i) attnames = lappend(attnames, makeString(pstrdup(columns[i])));
+    List* options = list_make1(makeDefElem(pstrdup("encoding"), reinterpret_cast<Node*>(makeString(pstrdup(GetDatabaseEncodingName()))), -1));
+    copy_data = data;
+    copy_length = length;
+    copy_position = 0;
+    CopyFromState cstate = BeginCopyFrom(pstate, rel, nullptr, nullptr, false, copy_source, attnames, options);
+    CopyFrom(cstate);
+    EndCopyFrom(cstate);
+    copy_data = nullptr;
+    free_parsestate(pstate);
+    table_close(rel, NoLock);
+}
+
+int sqlstate_of(core::ProjectionError::Code code) {
+    switch (code) {
+        case core::ProjectionError::Code::UniqueViolation: return ERRCODE_UNIQUE_VIOLATION;
+        case core::ProjectionError::Code::NotNullViolation: return ERRCODE_NOT_NULL_VIOLATION;
+        case core::ProjectionError::Code::OutOfRange: return ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE;
+        default: return ERRCODE_FEATURE_NOT_SUPPORTED;
+    }
+}
+
+}  // namespace
+
+struct DeclarativeReplay::Buffered {
+    std::vector<std::string> aggregate, sequence, type;
+    std::vector<std::optional<std::string>> values;  // events x sources
+};
+
+bool use_declarative_engine(const Replay& replay, const ProjectorVersion& p) {
+    return p.rules.has_value() && !replay.view_schema_migration;
+}
+
+DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, std::string replay_schema,
+                                     bool shared_complete, bool several_workers)
+    : es_(es),
+      projector_(projector.projector),
+      replay_schema_(std::move(replay_schema)),
+      plan_(compile_declarative_plan(es, projector)),
+      several_workers_(several_workers) {
+    engine_ = std::make_unique<core::Engine>(plan_, shared_complete && !several_workers);
+    for (const auto& t : plan_.tables) {
+        auto oid = spi_value("SELECT to_regclass($1)::oid", {text_param(quote_qualified(replay_schema_, t.info.name))});
+        if (!oid) throw UserError(ERRCODE_UNDEFINED_TABLE, "replay table " + quote_qualified(replay_schema_, t.info.name) + " is missing");
+        relids_.push_back(static_cast<Oid>(std::stoul(*oid)));
+    }
+    for (const auto& et : plan_.event_types) event_types_.push_back(et.event_type);
+    for (std::size_t i = 0; i < plan_.sources.size(); ++i)
+        select_list_ += ", " + core::scan_column_sql(plan_, static_cast<int>(i), "e");
+}
+
+DeclarativeReplay::~DeclarativeReplay() = default;
+
+void DeclarativeReplay::forget() { engine_->forget(); }
+
+void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events) {
+    const auto missing = engine_->missing_keys(events);
+    for (std::size_t t = 0; t < missing.size(); ++t) {
+        if (missing[t].empty()) continue;
+        const core::CompiledTable& table = plan_.tables[t];
+        std::vector<SqlParam> params;
+        for (std::size_t k = 0; k < table.key_columns.size(); ++k) {
+            std::vector<std::optional<std::string>> column;
+            for (const auto& key : missing[t]) column.push_back(key[k]);
+            params.push_back(nullable_text_array_param(column));
+        }
+        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table, several_workers_), params);
+        for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), row);
+        for (const auto& key : missing[t]) engine_->known_absent(static_cast<int>(t), key);
+    }
+}
+
+void DeclarativeReplay::write(const core::Changes& changes) {
+    const std::string path = quote_ident(replay_schema_);
+    auto params_of = [](const core::RowSet& set) {
+        std::vector<SqlParam> params;
+        for (std::size_t c = 0; c < set.columns.size(); ++c) {
+            std::vector<std::optional<std::string>> column;
+            for (const auto& row : set.rows) column.push_back(row[c]);
+            params.push_back(nullable_text_array_param(column));
+        }
+        return params;
+    };
+    for (const auto& d : changes.deletes)
+        run_with_search_path(path, core::delete_rows_sql(plan_.tables[d.table], d.columns), params_of(d));
+    for (const auto& u : changes.updates)
+        if (u.columns.size() > plan_.tables[u.table].key_columns.size())
+            run_with_search_path(path, core::update_rows_sql(plan_.tables[u.table], u.columns), params_of(u));
+    for (const auto& chunk : changes.copies) {
+        std::vector<const char*> names;
+        for (int c : chunk.columns) names.push_back(plan_.tables[chunk.table].info.columns[c].name.c_str());
+        const Oid relid = relids_[chunk.table];
+        const char* const* columns = names.data();
+        const int ncolumns = static_cast<int>(names.size());
+        const char* data = chunk.data.data();
+        const std::size_t length = chunk.data.size();
+        pg_call([&] { copy_unguarded(relid, columns, ncolumns, data, length); });
+    }
+}
+
+void DeclarativeReplay::flush() { write(engine_->take_changes()); }
+
+ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
+    std::vector<SqlParam> params;
+    const std::string sql = "SELECT e." + quote_ident(es_.aggregate_id_column) + "::text, e." +
+                            quote_ident(es_.sequence_number_column) + "::text, e." + quote_ident(es_.event_type_column) +
+                            "::text" + select_list_ + event_range_sql(es_, range, event_types_, params);
+    const int nparams = static_cast<int>(params.size());
+    std::vector<Oid> types(nparams);
+    std::vector<Datum> values(nparams);
+    std::string nulls(nparams, ' ');
+    const int nsources = static_cast<int>(plan_.sources.size());
+    const int ncolumns = 3 + nsources;
+    const char* sql_text = sql.c_str();
+    const SqlParam* param_ptr = params.data();
+    Oid* type_ptr = types.data();
+    Datum* value_ptr = values.data();
+    char* null_ptr = nulls.data();
+
+    MemoryContext chunk_cxt = nullptr;
+    Portal portal = pg_call([&] {
+        bind_params_unguarded(param_ptr, nparams, type_ptr, value_ptr, null_ptr);
+        chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "viewmig declarative scan", ALLOCSET_DEFAULT_SIZES);
+        return SPI_cursor_open_with_args(nullptr, sql_text, nparams, type_ptr, value_ptr, null_ptr, false,
+                                         CURSOR_OPT_NO_SCROLL | (range.stop_after ? CURSOR_OPT_FAST_PLAN : 0));
+    });
+
+    Buffered b;
+    ReplayedRange result;
+    bool stop = false;
+    while (!stop) {
+        long count = kFetchChunk;
+        if (range.stop_after > 0)
+            count = result.events < range.stop_after
+                        ? static_cast<long>(std::min<uint64_t>(kFetchChunk, range.stop_after - result.events + kTailChunk))
+                        : kTailChunk;
+        RawChunk chunk;
+        RawChunk* chunk_ptr = &chunk;
+        pg_call([&] { fetch_chunk_unguarded(portal, count, ncolumns, chunk_cxt, chunk_ptr); });
+        for (int r = 0; r < chunk.rows; ++r) {
+            auto cell = [&](int c) -> std::optional<std::string> {
+                const char* p = chunk.cells[r * ncolumns + c];
+                if (!p) return std::nullopt;
+                return std::string(p, chunk.lengths[r * ncolumns + c]);
+            };
+            std::string aggregate = *cell(0);
+            if (b.aggregate.empty() || b.aggregate.back() != aggregate) {
+                if (range.stop_after > 0 && result.events >= range.stop_after) {
+                    stop = true;
+                    result.complete = false;
+                    break;
+                }
+            }
+            b.aggregate.push_back(std::move(aggregate));
+            b.sequence.push_back(cell(1).value_or(""));
+            b.type.push_back(cell(2).value_or(""));
+            for (int s = 0; s < nsources; ++s) b.values.push_back(cell(3 + s));
+            ++result.events;
+        }
+        pg_call([&] {
+            SPI_freetuptable(SPI_tuptable);
+            MemoryContextReset(chunk_cxt);
+        });
+        if (chunk.rows == 0) break;
+    }
+    pg_call([&] {
+        SPI_cursor_close(portal);
+        MemoryContextDelete(chunk_cxt);
+    });
+    if (!b.aggregate.empty()) result.last_aggregate = b.aggregate.back();
+
+    std::vector<core::EventInput> events(b.aggregate.size());
+    for (std::size_t i = 0; i < events.size(); ++i)
+        events[i] = core::EventInput{b.type[i], b.values.data() + i * nsources};
+    load_missing(events);
+    const std::size_t limit = static_cast<std::size_t>(viewmig_replay_memory_kb) * 1024;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (i > 0 && b.aggregate[i] != b.aggregate[i - 1] && engine_->memory_bytes() > limit) {
+            // Early write at an aggregate boundary; if the cached shared rows alone are over the
+            // limit, drop them and read what the rest of the batch needs.
+            flush();
+            if (engine_->memory_bytes() > limit) {
+                engine_->evict_shared();
+                load_missing(std::vector<core::EventInput>(events.begin() + i, events.end()));
+            }
+        }
+        try {
+            engine_->apply(events[i]);
+        } catch (const core::ProjectionError& e) {
+            throw UserError(sqlstate_of(e.code), e.what())
+                .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + b.aggregate[i] +
+                        ", sequence_number=" + b.sequence[i] + ", event_type=" + b.type[i] +
+                        ", declarative projector \"" + projector_ + "\".");
+        }
+    }
+    flush();
+    if (several_workers_) engine_->evict_shared();
+    return result;
+}
+
+}  // namespace viewmig::pg
