@@ -181,7 +181,11 @@ void Engine::assign(const CompiledOp& op, const std::vector<Assignment>& list, c
                 if (cell.state == Cell::State::Null || v.state == Cell::State::Null)
                     cell.state = Cell::State::Null;
                 else
-                    cell.number = checked(cell.number, v.number, a.action == Action::Subtract, col.integer_bits);
+                    try {
+                        cell.number = checked(cell.number, v.number, a.action == Action::Subtract, col.integer_bits);
+                    } catch (const ProjectionError& e) {
+                        throw ProjectionError(e.code, e.what(), "Rule " + op.where + ", column \"" + col.name + "\".");
+                    }
                 break;
             case Action::Greatest:
             case Action::Least:
@@ -226,11 +230,12 @@ void Engine::insert(const CompiledOp& op, const EventInput& e, Row* existing, st
     }
 }
 
-void Engine::apply(const EventInput& e) {
+void Engine::apply(const EventInput& e, Tables which) {
     const EventTypeOps* ops = plan_.ops_for(e.event_type);
     if (!ops) return;
     std::string key;
     for (const CompiledOp& op : ops->ops) {
+        if (which != Tables::All && (plan_.tables[op.table].mode == TableMode::Shared) != (which == Tables::Shared)) continue;
         const bool append_only = plan_.tables[op.table].mode == TableMode::AppendOnly;
         if (append_only) {
             insert(op, e, nullptr, std::string());

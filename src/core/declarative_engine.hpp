@@ -66,7 +66,11 @@ public:
     // `shared_complete`: the shared tables are empty, so a key the cache does not hold has no row.
     Engine(const Plan& plan, bool shared_complete);
 
-    void apply(const EventInput& e);
+    // Which tables' rules to apply: with several workers, a batch first applies everything but the
+    // shared tables, then locks and reads the shared rows it needs and applies their rules — per
+    // table the events still come in order, and the shared rows stay locked only briefly.
+    enum class Tables { All, Unshared, Shared };
+    void apply(const EventInput& e, Tables which = Tables::All);
 
     // For each table, the keys (in key column order) of rows the events would touch that the
     // cache neither holds nor knows to be absent: the runner reads them and reports each with

@@ -165,8 +165,9 @@ std::string select_rows_sql(const CompiledTable& t, bool for_update) {
         keys += (i ? ", " : "") + std::string("r.") + sql_ident(c.name);
         values += (i ? ", " : "") + from_engine_form_sql(c, "u.c" + std::to_string(i));
     }
+    // Locked in key order: two workers locking overlapping sets of rows do not deadlock.
     return "SELECT " + cols + " FROM " + sql_ident(t.info.name) + " AS r WHERE (" + keys + ") IN (SELECT " + values +
-           " FROM " + unnest_of(t.key_columns.size()) + ")" + (for_update ? " FOR UPDATE OF r" : "");
+           " FROM " + unnest_of(t.key_columns.size()) + ")" + (for_update ? " ORDER BY " + keys + " FOR UPDATE OF r" : "");
 }
 
 std::string update_rows_sql(const CompiledTable& t, const std::vector<int>& columns) {

@@ -263,26 +263,36 @@ ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
     std::vector<core::EventInput> events(b.aggregate.size());
     for (std::size_t i = 0; i < events.size(); ++i)
         events[i] = core::EventInput{b.type[i], b.values.data() + i * nsources};
-    load_missing(events);
     const std::size_t limit = static_cast<std::size_t>(viewmig_replay_memory_kb) * 1024;
-    for (std::size_t i = 0; i < events.size(); ++i) {
-        if (i > 0 && b.aggregate[i] != b.aggregate[i - 1] && engine_->memory_bytes() > limit) {
-            // Early write at an aggregate boundary; if the cached shared rows alone are over the
-            // limit, drop them and read what the rest of the batch needs.
-            flush();
-            if (engine_->memory_bytes() > limit) {
-                engine_->evict_shared();
-                load_missing(std::vector<core::EventInput>(events.begin() + i, events.end()));
+    auto apply_all = [&](core::Engine::Tables which) {
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            if (i > 0 && b.aggregate[i] != b.aggregate[i - 1] && engine_->memory_bytes() > limit) {
+                // Early write at an aggregate boundary; if the cached shared rows alone are over the
+                // limit, drop them and read what the rest of the batch needs.
+                flush();
+                if (engine_->memory_bytes() > limit && which != core::Engine::Tables::Unshared) {
+                    engine_->evict_shared();
+                    load_missing(std::vector<core::EventInput>(events.begin() + i, events.end()));
+                }
+            }
+            try {
+                engine_->apply(events[i], which);
+            } catch (const core::ProjectionError& e) {
+                throw UserError(sqlstate_of(e.code), e.what())
+                    .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + b.aggregate[i] +
+                            ", sequence_number=" + b.sequence[i] + ", event_type=" + b.type[i] +
+                            ", declarative projector \"" + projector_ + "\".");
             }
         }
-        try {
-            engine_->apply(events[i]);
-        } catch (const core::ProjectionError& e) {
-            throw UserError(sqlstate_of(e.code), e.what())
-                .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + b.aggregate[i] +
-                        ", sequence_number=" + b.sequence[i] + ", event_type=" + b.type[i] +
-                        ", declarative projector \"" + projector_ + "\".");
-        }
+    };
+    if (several_workers_) {
+        // Shared rows last, so the other workers wait for their locks only while they are written.
+        apply_all(core::Engine::Tables::Unshared);
+        load_missing(events);
+        apply_all(core::Engine::Tables::Shared);
+    } else {
+        load_missing(events);
+        apply_all(core::Engine::Tables::All);
     }
     flush();
     if (several_workers_) engine_->evict_shared();

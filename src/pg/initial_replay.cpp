@@ -85,10 +85,12 @@ std::optional<PendingGroup> claim_next_group(int64_t replay_id) {
     return PendingGroup{static_cast<int>(to_int8(r.rows[0][0])), r.rows[0][1], r.rows[0][2], r.rows[0][3]};
 }
 
-bool is_retryable(const PgError& e) {
+// `engines_in_parallel`: declarative engines in several workers may both find a shared row
+// missing and both insert it; the loser's retry reads the winner's row.
+bool is_retryable(const PgError& e, bool engines_in_parallel) {
     const int code = e.edata()->sqlerrcode;
     return code == ERRCODE_T_R_DEADLOCK_DETECTED || code == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-           code == ERRCODE_LOCK_NOT_AVAILABLE;
+           code == ERRCODE_LOCK_NOT_AVAILABLE || (engines_in_parallel && code == ERRCODE_UNIQUE_VIOLATION);
 }
 
 // When the step runs for a job, one worker at a time (whichever commits a batch once the
@@ -205,7 +207,10 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     // One transaction per batch: claim a group (or the rest of one), replay up to batch_size
     // events of it, whole aggregates only, and commit them with the group's new resume point.
     const uint64_t batch = static_cast<uint64_t>(replay.batch_size.value_or(shared.batch_size));
-    const uint64_t batch_events = shared.nworkers > 1 ? std::min<uint64_t>(batch, kParallelBatchEvents) : batch;
+    // Declarative engines lock the shared rows a batch needs once, at its start, and write once at
+    // its end: short batches only multiply those statements.
+    const uint64_t batch_events =
+        shared.nworkers > 1 && !target.handlers.empty() ? std::min<uint64_t>(batch, kParallelBatchEvents) : batch;
     uint64_t replayed = 0;
     for (int attempt = 1;;) {
         worker_begin("viewmig replay_initial: claiming a group");
@@ -235,7 +240,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
         } catch (const PgError& e) {
             // Parallel workers may update the same rows in different orders; a deadlock victim
             // rolls its batch back and replays it again.
-            if (!is_retryable(e) || attempt >= kBatchAttempts) throw;
+            if (!is_retryable(e, !engines.empty() && shared.nworkers > 1) || attempt >= kBatchAttempts) throw;
             for (auto& engine : engines) engine->forget();
             ereport(DEBUG1, (errmsg("viewmig replay_initial: retrying a batch after: %s", e.what())));
             worker_abort();
