@@ -2,7 +2,7 @@
 # Installs what viewmig needs to build and test on Debian bookworm (run as root). Skips apt when
 # every package is already there, so `make test` and `make demo` stay fast on a prepared machine.
 set -euo pipefail
-packages=(postgresql-15 postgresql-server-dev-15 postgresql-common libboost-dev libgtest-dev
+packages=(postgresql-15 postgresql-server-dev-15 postgresql-common libboost1.81-dev libgtest-dev
           cmake g++ make libipc-run-perl)
 missing=()
 for p in "${packages[@]}"; do
