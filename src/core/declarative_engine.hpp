@@ -89,7 +89,6 @@ public:
     void forget();
 
     std::size_t memory_bytes() const { return memory_; }
-    uint64_t rows_cached() const;
 
 private:
     struct Cell {
