@@ -428,4 +428,10 @@ void Engine::forget() {
     memory_ = 0;
 }
 
+uint64_t Engine::rows_cached() const {
+    uint64_t n = 0;
+    for (const auto& t : tables_) n += t.rows.size() + t.appended.size();
+    return n;
+}
+
 }  // namespace viewmig::core

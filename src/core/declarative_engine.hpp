@@ -89,6 +89,7 @@ public:
     void forget();
 
     std::size_t memory_bytes() const { return memory_; }
+    uint64_t rows_cached() const;
 
 private:
     struct Cell {
