@@ -322,8 +322,10 @@ void Engine::known_row(int table, const TextRow& columns) {
     for (std::size_t i = 0; i < t.info.columns.size(); ++i) row.cells.push_back(parse_cell(t.info.columns[i], columns.at(i)));
     std::string key;
     for (int c : t.key_columns) append_key(key, row.cells[c]);
+    auto& rows = tables_[table].rows;
+    if (auto it = rows.find(key); it != rows.end()) memory_ -= row_bytes(it->second) + key.size() + 32;
     memory_ += row_bytes(row) + key.size() + 32;
-    tables_[table].rows.insert_or_assign(std::move(key), std::move(row));
+    rows.insert_or_assign(std::move(key), std::move(row));
 }
 
 void Engine::known_absent(int table, const TextRow& key_texts) {
@@ -332,8 +334,8 @@ void Engine::known_absent(int table, const TextRow& key_texts) {
     for (std::size_t i = 0; i < t.key_columns.size(); ++i) append_key(key, parse_cell(t.info.columns[t.key_columns[i]], key_texts.at(i)));
     Row row;
     row.state = RowState::Absent;
-    memory_ += row_bytes(row) + key.size() + 32;
-    tables_[table].rows.emplace(std::move(key), std::move(row));
+    const std::size_t bytes = row_bytes(row) + key.size() + 32;
+    if (tables_[table].rows.emplace(std::move(key), std::move(row)).second) memory_ += bytes;
 }
 
 std::optional<std::string> Engine::column_text(const ColumnInfo& col, const Cell& c) const {
@@ -380,11 +382,22 @@ Changes Engine::take_changes() {
         };
         for (const Row& row : tab.appended) copy_row(row);
         tab.appended.clear();
-        RowSet updates{table, {}, {}}, deletes{table, ct.key_columns, {}};
-        updates.columns = ct.key_columns;
-        for (std::size_t c = 0; c < ct.info.columns.size(); ++c)
-            if (std::find(ct.key_columns.begin(), ct.key_columns.end(), static_cast<int>(c)) == ct.key_columns.end())
-                updates.columns.push_back(static_cast<int>(c));
+        RowSet deletes{table, ct.key_columns, {}};
+        // One UPDATE per set of columns: a cell still holding its volatile default was filled by
+        // PostgreSQL and is not known here, so it is not written back.
+        std::map<std::vector<int>, RowSet> updates;
+        auto update_row = [&](const Row& row) {
+            std::vector<int> columns = ct.key_columns;
+            for (std::size_t c = 0; c < row.cells.size(); ++c)
+                if (row.cells[c].state != Cell::State::Default &&
+                    std::find(ct.key_columns.begin(), ct.key_columns.end(), static_cast<int>(c)) == ct.key_columns.end())
+                    columns.push_back(static_cast<int>(c));
+            if (columns.size() == ct.key_columns.size()) return;  // nothing but the key: nothing to update
+            RowSet& set = updates.try_emplace(columns, RowSet{table, columns, {}}).first->second;
+            TextRow r;
+            for (int c : columns) r.push_back(column_text(ct.info.columns[c], row.cells[c]));
+            set.rows.push_back(std::move(r));
+        };
         for (auto& [key, row] : tab.rows) {
             auto texts = [&](const std::vector<int>& columns) {
                 TextRow r;
@@ -393,14 +406,14 @@ Changes Engine::take_changes() {
             };
             switch (row.state) {
                 case RowState::New: copy_row(row); break;
-                case RowState::Dirty: updates.rows.push_back(texts(updates.columns)); break;
+                case RowState::Dirty: update_row(row); break;
                 case RowState::Gone: deletes.rows.push_back(texts(deletes.columns)); break;
                 default: break;
             }
             if (row.state == RowState::New || row.state == RowState::Dirty) row.state = RowState::Clean;
             if (row.state == RowState::Gone) row.state = RowState::Absent;
         }
-        if (!updates.rows.empty()) ch.updates.push_back(std::move(updates));
+        for (auto& [columns, set] : updates) ch.updates.push_back(std::move(set));
         if (!deletes.rows.empty()) ch.deletes.push_back(std::move(deletes));
         if (ct.mode != TableMode::Shared) tab.rows.clear();
     }

@@ -97,6 +97,9 @@ private:
                                 "Values: \"$.path\", \"event_column\", a number, true/false, null or {\"value\": \"text\"}.");
             literal = value;
             if (literal->is_object() || literal->is_array()) throw RuleError(where, "a constant must be a scalar");
+        } else if (v.is_array()) {
+            throw RuleError(where, "a value can not be an array",
+                            "Values: \"$.path\", \"event_column\", a number, true/false, null or {\"value\": \"text\"}.");
         } else if (v.is_string()) {
             std::string text = v.text, cast;
             const auto colons = text.rfind("::");

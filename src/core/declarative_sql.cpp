@@ -135,7 +135,13 @@ std::string handler_sql(const Plan& plan, const std::string& function_name, cons
     std::string body = "BEGIN\n    CASE " + std::string(kEvent) + "." + sql_ident(plan.event_type_column) + "::text\n";
     for (const auto& et : plan.event_types) {
         body += "    WHEN " + sql_literal(et.event_type) + " THEN\n";
-        for (const auto& op : et.ops) body += "        -- " + op.where + "\n        " + statement_sql(plan, op) + ";\n";
+        for (const auto& op : et.ops) {
+            // The rule's name comes from the rules: a line break in it would end the comment.
+            std::string where = op.where;
+            for (char& c : where)
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+            body += "        -- " + where + "\n        " + statement_sql(plan, op) + ";\n";
+        }
     }
     body += "    ELSE NULL;\n    END CASE;\nEND";
     std::string tag = "$viewmig$";
