@@ -72,10 +72,13 @@ void _PG_init(void) {
 
 namespace viewmig::pg {
 namespace {
-// Settings a worker takes over from its caller (viewmig.database is the server's, not a session's).
-constexpr const char* kSessionSettings[] = {"viewmig.handler_batch_size", "viewmig.replay_memory", "viewmig.batch_size",    "viewmig.lock_timeout",      "viewmig.lock_max_wait",
-                                            "viewmig.progress_interval", "viewmig.retry_delay", "viewmig.throttle_function",
-                                            "viewmig.error_handler"};
+// Settings a worker takes over from its caller: viewmig's own (viewmig.database is the server's,
+// not a session's), and those that change how values convert to and from text, so a handler's or
+// a rule's casts (timestamptz::timestamp, ::date, ::text) give what they give in the caller's session.
+constexpr const char* kSessionSettings[] = {
+    "viewmig.handler_batch_size", "viewmig.replay_memory", "viewmig.batch_size", "viewmig.lock_timeout",
+    "viewmig.lock_max_wait", "viewmig.progress_interval", "viewmig.retry_delay", "viewmig.throttle_function",
+    "viewmig.error_handler", "TimeZone", "DateStyle", "IntervalStyle", "extra_float_digits"};
 }  // namespace
 
 std::string capture_settings() {

@@ -49,7 +49,7 @@ struct WorkerShared {
     int64 job_id;                  // the job this step runs for (0: called from SQL)
     int32 progress_interval_ms;    // how often one of the workers reports progress to that job
     char search_path[1024];
-    char settings[2048];           // the caller's viewmig.* settings, "name\tvalue\n" each
+    char settings[2048];           // the caller's settings (module.cpp), "name\tvalue\n" each
     // progress
     WorkerProgress progress;
     // outcomes: slots[0 .. nworkers - 1], allocated past the end of the struct
