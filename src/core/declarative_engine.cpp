@@ -362,12 +362,13 @@ void Engine::add_text(int table, const Row& row, std::string& out, const std::ve
     out += '\n';
 }
 
-Changes Engine::take_changes() {
+Changes Engine::take_changes(bool include_shared) {
     Changes ch;
     for (std::size_t t = 0; t < tables_.size(); ++t) {
         const int table = static_cast<int>(t);
         Table& tab = tables_[t];
         const CompiledTable& ct = plan_.tables[t];
+        if (!include_shared && ct.mode == TableMode::Shared) continue;
         // One COPY per set of columns that PostgreSQL fills with their volatile default.
         std::map<std::vector<int>, std::size_t> chunk_of;
         auto copy_row = [&](const Row& row) {

@@ -82,7 +82,8 @@ public:
     void known_absent(int table, const TextRow& key);
 
     // Everything changed since the last call; final rows (partitioned, append-only) are forgotten.
-    Changes take_changes();
+    // Without `include_shared`, the shared tables' changes stay pending.
+    Changes take_changes(bool include_shared = true);
     // Forgets the cached shared rows (call after take_changes); later batches read them again.
     void evict_shared();
     // Forgets everything (the transaction that held the changes rolled back).

@@ -113,23 +113,44 @@ int sqlstate_of(core::ProjectionError::Code code) {
 
 }  // namespace
 
-struct DeclarativeReplay::Buffered {
+struct DeclarativeReplay::Batch {
     std::vector<std::string> aggregate, sequence, type;
     std::vector<std::optional<std::string>> values;  // events x sources
+    std::vector<core::EventInput> events;
+    ReplayedRange result;
 };
 
 bool use_declarative_engine(const Replay& replay, const ProjectorVersion& p) {
     return p.rules.has_value() && !replay.view_schema_migration;
 }
 
-DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, std::string replay_schema,
-                                     bool shared_complete, bool several_workers)
+std::vector<EventRange> replayed_ranges(const Replay& replay) {
+    std::vector<EventRange> out;
+    QueryResult groups = spi_run(
+        "SELECT lower_bound, CASE WHEN done THEN upper_bound ELSE resume_after END, done FROM viewmig.replay_groups "
+        "WHERE replay_id = $1 AND (done OR resume_after IS NOT NULL) ORDER BY group_no",
+        {int8_param(replay.id)});
+    for (const Row& g : groups.rows) {
+        EventRange r;
+        r.aggregate_lower = g[0];
+        r.aggregate_upper = g[1];
+        r.upper_inclusive = !to_bool(g[2]);
+        r.xact_upper = replay.initial_bound.value_or(0);
+        out.push_back(r);
+    }
+    return out;
+}
+
+DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay,
+                                     Mode mode, bool several_workers)
     : es_(es),
       projector_(projector.projector),
-      replay_schema_(std::move(replay_schema)),
+      replay_schema_(replay.replay_schema),
+      replay_id_(replay.id),
       plan_(compile_declarative_plan(es, projector)),
+      deferred_(mode == Mode::Deferred),
       several_workers_(several_workers) {
-    engine_ = std::make_unique<core::Engine>(plan_, shared_complete && !several_workers);
+    engine_ = std::make_unique<core::Engine>(plan_, deferred_);
     for (const auto& t : plan_.tables) {
         auto oid = spi_value("SELECT to_regclass($1)::oid", {text_param(quote_qualified(replay_schema_, t.info.name))});
         if (!oid) throw UserError(ERRCODE_UNDEFINED_TABLE, "replay table " + quote_qualified(replay_schema_, t.info.name) + " is missing");
@@ -175,8 +196,7 @@ void DeclarativeReplay::write(const core::Changes& changes) {
     for (const auto& d : changes.deletes)
         run_with_search_path(path, core::delete_rows_sql(plan_.tables[d.table], d.columns), params_of(d));
     for (const auto& u : changes.updates)
-        if (u.columns.size() > plan_.tables[u.table].key_columns.size())
-            run_with_search_path(path, core::update_rows_sql(plan_.tables[u.table], u.columns), params_of(u));
+        run_with_search_path(path, core::update_rows_sql(plan_.tables[u.table], u.columns), params_of(u));
     for (const auto& chunk : changes.copies) {
         std::vector<const char*> names;
         for (int c : chunk.columns) names.push_back(plan_.tables[chunk.table].info.columns[c].name.c_str());
@@ -189,9 +209,28 @@ void DeclarativeReplay::write(const core::Changes& changes) {
     }
 }
 
-void DeclarativeReplay::flush() { write(engine_->take_changes()); }
+void DeclarativeReplay::go_eager() {
+    write(engine_->take_changes(true));
+    spi_run_as_owner("UPDATE viewmig.replays SET eager_projectors = array_append(eager_projectors, $2) "
+                     "WHERE id = $1 AND NOT $2 = ANY(eager_projectors)",
+                     {int8_param(replay_id_), text_param(projector_)});
+    deferred_ = false;
+}
 
-ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
+void DeclarativeReplay::finish() {
+    if (deferred_) write(engine_->take_changes(true));
+}
+
+void DeclarativeReplay::restore_shared_and_go_eager(const std::vector<EventRange>& replayed) {
+    for (const EventRange& range : replayed) {
+        Batch b = scan(range);
+        apply(b, core::Engine::Tables::Shared);
+    }
+    go_eager();
+    engine_->evict_shared();
+}
+
+DeclarativeReplay::Batch DeclarativeReplay::scan(const EventRange& range) {
     std::vector<SqlParam> params;
     const std::string sql = "SELECT e." + quote_ident(es_.aggregate_id_column) + "::text, e." +
                             quote_ident(es_.sequence_number_column) + "::text, e." + quote_ident(es_.event_type_column) +
@@ -216,8 +255,8 @@ ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
                                          CURSOR_OPT_NO_SCROLL | (range.stop_after ? CURSOR_OPT_FAST_PLAN : 0));
     });
 
-    Buffered b;
-    ReplayedRange result;
+    Batch b;
+    ReplayedRange& result = b.result;
     bool stop = false;
     while (!stop) {
         long count = kFetchChunk;
@@ -235,12 +274,11 @@ ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
                 return std::string(p, chunk.lengths[r * ncolumns + c]);
             };
             std::string aggregate = *cell(0);
-            if (b.aggregate.empty() || b.aggregate.back() != aggregate) {
-                if (range.stop_after > 0 && result.events >= range.stop_after) {
-                    stop = true;
-                    result.complete = false;
-                    break;
-                }
+            // Batches end at aggregate boundaries.
+            if (range.stop_after > 0 && result.events >= range.stop_after && b.aggregate.back() != aggregate) {
+                stop = true;
+                result.complete = false;
+                break;
             }
             b.aggregate.push_back(std::move(aggregate));
             b.sequence.push_back(cell(1).value_or(""));
@@ -259,44 +297,51 @@ ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
         MemoryContextDelete(chunk_cxt);
     });
     if (!b.aggregate.empty()) result.last_aggregate = b.aggregate.back();
+    b.events.resize(b.aggregate.size());
+    for (std::size_t i = 0; i < b.events.size(); ++i)
+        b.events[i] = core::EventInput{b.type[i], b.values.data() + i * nsources};
+    return b;
+}
 
-    std::vector<core::EventInput> events(b.aggregate.size());
-    for (std::size_t i = 0; i < events.size(); ++i)
-        events[i] = core::EventInput{b.type[i], b.values.data() + i * nsources};
+void DeclarativeReplay::apply(Batch& b, core::Engine::Tables which) {
     const std::size_t limit = static_cast<std::size_t>(viewmig_replay_memory_kb) * 1024;
-    auto apply_all = [&](core::Engine::Tables which) {
-        for (std::size_t i = 0; i < events.size(); ++i) {
-            if (i > 0 && b.aggregate[i] != b.aggregate[i - 1] && engine_->memory_bytes() > limit) {
-                // Early write at an aggregate boundary; if the cached shared rows alone are over the
-                // limit, drop them and read what the rest of the batch needs.
-                flush();
-                if (engine_->memory_bytes() > limit && which != core::Engine::Tables::Unshared) {
-                    engine_->evict_shared();
-                    load_missing(std::vector<core::EventInput>(events.begin() + i, events.end()));
-                }
-            }
-            try {
-                engine_->apply(events[i], which);
-            } catch (const core::ProjectionError& e) {
-                throw UserError(sqlstate_of(e.code), e.what())
-                    .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + b.aggregate[i] +
-                            ", sequence_number=" + b.sequence[i] + ", event_type=" + b.type[i] +
-                            ", declarative projector \"" + projector_ + "\".");
+    const std::vector<core::EventInput>& events = b.events;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        if (i > 0 && b.aggregate[i] != b.aggregate[i - 1] && engine_->memory_bytes() > limit) {
+            // Early write at an aggregate boundary; if the cached shared rows alone are over the
+            // limit, write and drop them too and read what the rest of the batch needs.
+            write(engine_->take_changes(!deferred_));
+            if (engine_->memory_bytes() > limit && which != core::Engine::Tables::Unshared) {
+                if (deferred_) go_eager();
+                engine_->evict_shared();
+                load_missing(std::vector<core::EventInput>(events.begin() + i, events.end()));
             }
         }
-    };
+        try {
+            engine_->apply(events[i], which);
+        } catch (const core::ProjectionError& e) {
+            throw UserError(sqlstate_of(e.code), e.what())
+                .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + b.aggregate[i] +
+                        ", sequence_number=" + b.sequence[i] + ", event_type=" + b.type[i] +
+                        ", declarative projector \"" + projector_ + "\".");
+        }
+    }
+}
+
+ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
+    Batch b = scan(range);
     if (several_workers_) {
         // Shared rows last, so the other workers wait for their locks only while they are written.
-        apply_all(core::Engine::Tables::Unshared);
-        load_missing(events);
-        apply_all(core::Engine::Tables::Shared);
+        apply(b, core::Engine::Tables::Unshared);
+        load_missing(b.events);
+        apply(b, core::Engine::Tables::Shared);
     } else {
-        load_missing(events);
-        apply_all(core::Engine::Tables::All);
+        load_missing(b.events);
+        apply(b, core::Engine::Tables::All);
     }
-    flush();
+    write(engine_->take_changes(!deferred_));
     if (several_workers_) engine_->evict_shared();
-    return result;
+    return b.result;
 }
 
 }  // namespace viewmig::pg

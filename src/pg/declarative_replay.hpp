@@ -18,35 +18,52 @@ namespace viewmig::pg {
 
 class DeclarativeReplay {
 public:
-    // `shared_complete`: the replay tables are still empty (nothing committed yet), so the engine
-    // may trust its cache of shared rows. `several_workers`: other workers write the same shared
-    // rows, so they are read FOR UPDATE at the start of each batch and not cached across batches.
-    DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, std::string replay_schema,
-                      bool shared_complete, bool several_workers);
+    // Deferred: one worker on a fresh replay keeps the shared rows in memory until replay_initial
+    // ends (finish(), in the transaction that marks the replay replayed), so they are written
+    // once. Eager: shared rows are written with every batch and read back when needed — with
+    // several workers (the rows are then locked FOR UPDATE at each batch and not cached across
+    // batches), after a crash, or once the rows outgrow viewmig.replay_memory. A projector turns
+    // eager for good, recorded in viewmig.replays.eager_projectors with its first eager write.
+    enum class Mode { Deferred, Eager };
+    DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay, Mode mode,
+                      bool several_workers);
     ~DeclarativeReplay();
 
     // Replays the range (stop_after as in replay_range) and writes its rows.
     ReplayedRange replay(const EventRange& range);
     // The transaction that held the last batch rolled back: cached rows may be stale.
     void forget();
+    // Deferred mode: writes the shared rows. Call once every group is done.
+    void finish();
+    // For a replay that resumes in eager mode: re-applies the shared tables' rules of the events
+    // already replayed (the committed groups, in order), then writes the shared rows and records
+    // the projector as eager. Deferred engines never wrote them, so the tables hold none yet.
+    void restore_shared_and_go_eager(const std::vector<EventRange>& replayed);
 
     const std::string& projector() const { return projector_; }
 
 private:
-    struct Buffered;
+    struct Batch;
+    Batch scan(const EventRange& range);
+    void apply(Batch& batch, core::Engine::Tables which);
     void load_missing(const std::vector<core::EventInput>& events);
     void write(const core::Changes& changes);
-    void flush();
+    void go_eager();
 
     EventStore es_;
     std::string projector_, replay_schema_;
+    int64_t replay_id_;
     core::Plan plan_;
     std::unique_ptr<core::Engine> engine_;
     std::vector<Oid> relids_;  // by plan table
     std::vector<std::string> event_types_;
     std::string select_list_;
-    bool several_workers_;
+    bool deferred_, several_workers_;
 };
+
+// The ranges of events a resumed replay_initial already replayed (committed groups, whole or up
+// to their resume point), in group order.
+std::vector<EventRange> replayed_ranges(const Replay& replay);
 
 // Whether this replay's declarative projectors use the engine (not for view-schema migrations,
 // whose targets are views).

@@ -184,13 +184,27 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     // Declarative projectors run in the compiled engine, the others through their handlers.
     std::vector<ProjectorVersion> handled;
     std::vector<std::unique_ptr<DeclarativeReplay>> engines;
-    const bool fresh = !to_bool(spi_value("SELECT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 "
-                                          "AND (done OR events_done > 0))", {int8_param(replay.id)}));
+    const Row engine_state = spi_run(
+        "SELECT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND (done OR resume_after IS NOT NULL)), "
+        "       eager_projectors::text FROM viewmig.replays WHERE id = $1", {int8_param(replay.id)}).rows.at(0);
+    const bool fresh = !to_bool(engine_state[0]);
+    const std::vector<std::string> eager = parse_text_array(engine_state[1]);
     for (const ProjectorVersion& p : load_projector_versions(replay.projectors, replay.versions)) {
-        if (use_declarative_engine(replay, p))
-            engines.push_back(std::make_unique<DeclarativeReplay>(es, p, replay.replay_schema, fresh, shared.nworkers > 1));
-        else
+        if (!use_declarative_engine(replay, p)) {
             handled.push_back(p);
+            continue;
+        }
+        // Shared rows are written with every batch from now on if several workers share them or
+        // the replay resumes; the first worker here makes the tables hold them first (see
+        // declarative_replay.hpp). This worker still holds the planning lock.
+        bool is_eager = std::find(eager.begin(), eager.end(), p.projector) != eager.end();
+        if (!is_eager && (shared.nworkers > 1 || !fresh)) {
+            DeclarativeReplay restorer(es, p, replay, DeclarativeReplay::Mode::Deferred, false);
+            restorer.restore_shared_and_go_eager(fresh ? std::vector<EventRange>{} : replayed_ranges(replay));
+            is_eager = true;
+        }
+        engines.push_back(std::make_unique<DeclarativeReplay>(
+            es, p, replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred, shared.nworkers > 1));
     }
     const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema, shared.search_path);
     const std::string of_total = "/" + *spi_value("SELECT count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
@@ -268,6 +282,8 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
         "AND NOT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND NOT done)",
         {int8_param(replay.id)});
     if (finished.processed > 0) {
+        report_activity("viewmig replay_initial: writing the declarative engines' shared rows");
+        for (auto& engine : engines) engine->finish();
         report_activity("viewmig replay_initial: adding the keys of bulk-loaded tables");
         add_bulk_constraints(replay);
     }

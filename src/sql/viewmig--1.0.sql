@@ -69,7 +69,10 @@ CREATE TABLE viewmig.replays (
     finished_at       timestamptz,
     last_error        text,
     kind              text NOT NULL DEFAULT 'replay' CHECK (kind IN ('replay', 'view_schema')),
-    target_version    int       -- view_schema: the version migrate_online builds
+    target_version    int,      -- view_schema: the version migrate_online builds
+    -- Declarative projectors whose engine writes its shared rows with every batch (several workers,
+    -- or a resumed replay); the others keep them in memory until replay_initial ends.
+    eager_projectors  text[] NOT NULL DEFAULT '{}'
 );
 CREATE UNIQUE INDEX replays_one_active ON viewmig.replays ((true))
     WHERE state NOT IN ('completed', 'aborted');
