@@ -142,14 +142,13 @@ std::vector<EventRange> replayed_ranges(const Replay& replay) {
 }
 
 DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay,
-                                     Mode mode, bool several_workers)
+                                     Mode mode)
     : es_(es),
       projector_(projector.projector),
       replay_schema_(replay.replay_schema),
       replay_id_(replay.id),
       plan_(compile_declarative_plan(es, projector)),
-      deferred_(mode == Mode::Deferred),
-      several_workers_(several_workers) {
+      deferred_(mode == Mode::Deferred) {
     engine_ = std::make_unique<core::Engine>(plan_, deferred_);
     for (const auto& t : plan_.tables) {
         auto oid = spi_value("SELECT to_regclass($1)::oid", {text_param(quote_qualified(replay_schema_, t.info.name))});
@@ -176,7 +175,7 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
             for (const auto& key : missing[t]) column.push_back(key[k]);
             params.push_back(nullable_text_array_param(column));
         }
-        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table, several_workers_), params);
+        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table, false), params);
         for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), row);
         for (const auto& key : missing[t]) engine_->known_absent(static_cast<int>(t), key);
     }
@@ -311,7 +310,7 @@ void DeclarativeReplay::apply(Batch& b, core::Engine::Tables which) {
             // Early write at an aggregate boundary; if the cached shared rows alone are over the
             // limit, write and drop them too and read what the rest of the batch needs.
             write(engine_->take_changes(!deferred_));
-            if (engine_->memory_bytes() > limit && which != core::Engine::Tables::Unshared) {
+            if (engine_->memory_bytes() > limit) {
                 if (deferred_) go_eager();
                 engine_->evict_shared();
                 load_missing(std::vector<core::EventInput>(events.begin() + i, events.end()));
@@ -330,17 +329,9 @@ void DeclarativeReplay::apply(Batch& b, core::Engine::Tables which) {
 
 ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
     Batch b = scan(range);
-    if (several_workers_) {
-        // Shared rows last, so the other workers wait for their locks only while they are written.
-        apply(b, core::Engine::Tables::Unshared);
-        load_missing(b.events);
-        apply(b, core::Engine::Tables::Shared);
-    } else {
-        load_missing(b.events);
-        apply(b, core::Engine::Tables::All);
-    }
+    load_missing(b.events);
+    apply(b, core::Engine::Tables::All);
     write(engine_->take_changes(!deferred_));
-    if (several_workers_) engine_->evict_shared();
     return b.result;
 }
 

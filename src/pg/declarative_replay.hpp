@@ -18,15 +18,14 @@ namespace viewmig::pg {
 
 class DeclarativeReplay {
 public:
-    // Deferred: one worker on a fresh replay keeps the shared rows in memory until replay_initial
-    // ends (finish(), in the transaction that marks the replay replayed), so they are written
-    // once. Eager: shared rows are written with every batch and read back when needed — with
-    // several workers (the rows are then locked FOR UPDATE at each batch and not cached across
-    // batches), after a crash, or once the rows outgrow viewmig.replay_memory. A projector turns
-    // eager for good, recorded in viewmig.replays.eager_projectors with its first eager write.
+    // Deferred: on a fresh replay the shared rows stay in memory until replay_initial ends
+    // (finish(), in the transaction that marks the replay replayed), so they are written once.
+    // Eager: shared rows are written with every batch and read back when needed — after a crash,
+    // or once the rows outgrow viewmig.replay_memory. A projector turns eager for good, recorded
+    // in viewmig.replays.eager_projectors with its first eager write. Projectors with shared tables
+    // run in one worker (initial_replay.cpp); the others' rows never overlap between workers.
     enum class Mode { Deferred, Eager };
-    DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay, Mode mode,
-                      bool several_workers);
+    DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay, Mode mode);
     ~DeclarativeReplay();
 
     // Replays the range (stop_after as in replay_range) and writes its rows.
@@ -58,7 +57,7 @@ private:
     std::vector<Oid> relids_;  // by plan table
     std::vector<std::string> event_types_;
     std::string select_list_;
-    bool deferred_, several_workers_;
+    bool deferred_;
 };
 
 // The ranges of events a resumed replay_initial already replayed (committed groups, whole or up

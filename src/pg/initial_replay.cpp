@@ -7,6 +7,7 @@
 #include "core/json_text.hpp"
 #include "pg/bulk_constraints.hpp"
 #include "pg/catalog.hpp"
+#include "pg/declarative_plan.hpp"
 #include "pg/declarative_replay.hpp"
 #include "pg/guard.hpp"
 #include "pg/job_queue.hpp"
@@ -85,12 +86,10 @@ std::optional<PendingGroup> claim_next_group(int64_t replay_id) {
     return PendingGroup{static_cast<int>(to_int8(r.rows[0][0])), r.rows[0][1], r.rows[0][2], r.rows[0][3]};
 }
 
-// `engines_in_parallel`: declarative engines in several workers may both find a shared row
-// missing and both insert it; the loser's retry reads the winner's row.
-bool is_retryable(const PgError& e, bool engines_in_parallel) {
+bool is_retryable(const PgError& e) {
     const int code = e.edata()->sqlerrcode;
     return code == ERRCODE_T_R_DEADLOCK_DETECTED || code == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-           code == ERRCODE_LOCK_NOT_AVAILABLE || (engines_in_parallel && code == ERRCODE_UNIQUE_VIOLATION);
+           code == ERRCODE_LOCK_NOT_AVAILABLE;
 }
 
 // When the step runs for a job, one worker at a time (whichever commits a batch once the
@@ -189,29 +188,52 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
         "       eager_projectors::text FROM viewmig.replays WHERE id = $1", {int8_param(replay.id)}).rows.at(0);
     const bool fresh = !to_bool(engine_state[0]);
     const std::vector<std::string> eager = parse_text_array(engine_state[1]);
-    for (const ProjectorVersion& p : load_projector_versions(replay.projectors, replay.versions)) {
+    const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
+    // Rows that events of many aggregates update (shared tables) cost one worker a single write at
+    // the end, but several workers a locked read and a write per batch each: measured slower than
+    // one worker (bench/run.sh), so such replays run in the first worker only.
+    int workers = static_cast<int>(shared.nworkers);
+    if (workers > 1) {
+        for (const ProjectorVersion& p : projectors) {
+            if (!use_declarative_engine(replay, p)) continue;
+            const core::Plan plan = compile_declarative_plan(es, p);
+            for (const auto& t : plan.tables) {
+                if (t.mode != core::TableMode::Shared || workers == 1) continue;
+                workers = 1;
+                if (current_worker_index == 0)
+                    ereport(LOG, (errmsg("viewmig replay_initial: one worker replays declarative projector \"%s\": its table "
+                                         "\"%s\" has rows shared by many aggregates",
+                                         p.projector.c_str(), t.info.name.c_str())));
+            }
+        }
+        if (workers == 1 && current_worker_index > 0) {
+            worker_commit();
+            return 0;
+        }
+    }
+    for (const ProjectorVersion& p : projectors) {
         if (!use_declarative_engine(replay, p)) {
             handled.push_back(p);
             continue;
         }
-        // Shared rows are written with every batch from now on if several workers share them or
-        // the replay resumes; the first worker here makes the tables hold them first (see
-        // declarative_replay.hpp). This worker still holds the planning lock.
+        // A resumed replay writes shared rows with every batch; the first worker here makes the
+        // tables hold those of the committed groups first (see declarative_replay.hpp). It still
+        // holds the planning lock.
         bool is_eager = std::find(eager.begin(), eager.end(), p.projector) != eager.end();
-        if (!is_eager && (shared.nworkers > 1 || !fresh)) {
-            DeclarativeReplay restorer(es, p, replay, DeclarativeReplay::Mode::Deferred, false);
-            restorer.restore_shared_and_go_eager(fresh ? std::vector<EventRange>{} : replayed_ranges(replay));
+        if (!is_eager && !fresh) {
+            DeclarativeReplay restorer(es, p, replay, DeclarativeReplay::Mode::Deferred);
+            restorer.restore_shared_and_go_eager(replayed_ranges(replay));
             is_eager = true;
         }
         engines.push_back(std::make_unique<DeclarativeReplay>(
-            es, p, replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred, shared.nworkers > 1));
+            es, p, replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred));
     }
     const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema, shared.search_path);
     const std::string of_total = "/" + *spi_value("SELECT count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
                                                   {int8_param(replay.id)});
     pg_atomic_write_u64(&shared.progress.groups_total, std::stoull(of_total.substr(1)));
     pg_atomic_write_u64(&shared.progress.events_total, static_cast<uint64>(replay.events_total.value_or(0)));
-    if (shared.nworkers > 1) {
+    if (workers > 1) {
         spi_run("SELECT set_config('lock_timeout', $1, false)", {text_param(std::string(kParallelLockTimeout))});
         // Superuser-only (PGC_SUSET) as a SQL setting; this worker's session only.
         pg_call([] { SetConfigOption("deadlock_timeout", kParallelDeadlockTimeout, PGC_SUSET, PGC_S_SESSION); });
@@ -224,7 +246,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     // Declarative engines lock the shared rows a batch needs once, at its start, and write once at
     // its end: short batches only multiply those statements.
     const uint64_t batch_events =
-        shared.nworkers > 1 && !target.handlers.empty() ? std::min<uint64_t>(batch, kParallelBatchEvents) : batch;
+        workers > 1 && !target.handlers.empty() ? std::min<uint64_t>(batch, kParallelBatchEvents) : batch;
     uint64_t replayed = 0;
     for (int attempt = 1;;) {
         worker_begin("viewmig replay_initial: claiming a group");
@@ -254,7 +276,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
         } catch (const PgError& e) {
             // Parallel workers may update the same rows in different orders; a deadlock victim
             // rolls its batch back and replays it again.
-            if (!is_retryable(e, !engines.empty() && shared.nworkers > 1) || attempt >= kBatchAttempts) throw;
+            if (!is_retryable(e) || attempt >= kBatchAttempts) throw;
             for (auto& engine : engines) engine->forget();
             ereport(DEBUG1, (errmsg("viewmig replay_initial: retrying a batch after: %s", e.what())));
             worker_abort();
