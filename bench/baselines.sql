@@ -4,6 +4,8 @@
 --     columns, defaults, constraints and indexes (LIKE ... INCLUDING ALL), for a baseline to fill.
 --   bench_loop_commit_every(n): baseline B, the loop as a procedure that COMMITs every n events.
 --     (Baseline A, the loop in one transaction, is the DO block in bench/baseline_a.sql.)
+--   bench_catch_up(target, after_id): the events appended after the baselines ran, through the
+--     projector into <target>'s tables, so that the baselines keep matching the whole history.
 -- Both baselines call the handler with search_path = <target>, public, as viewmig does with its
 -- replay schema.
 
@@ -35,4 +37,27 @@ BEGIN
             COMMIT;
         END IF;
     END LOOP;
+END $$;
+
+-- bench/run.sh appends events after the baselines ran (bench_generate_increment: new posts of
+-- existing authors, before each timed replay_increment); this brings a baseline's tables up to
+-- date with them: every event with id > after_id through bench_projector, in (aggregate_id,
+-- sequence_number) order, into schema target. The result is what a loop over the whole history
+-- would build: the new events are whole new aggregates, and what they change in other aggregates'
+-- rows (authors.post_count, author_stats) are counts and a maximum, the same in any order.
+-- Returns the number of events applied.
+CREATE FUNCTION public.bench_catch_up(target name, after_id bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    e event_records;
+    n bigint := 0;
+    old_path text := current_setting('search_path');
+BEGIN
+    PERFORM set_config('search_path', format('%I, public', target), true);
+    FOR e IN SELECT * FROM event_records WHERE id > after_id ORDER BY aggregate_id, sequence_number LOOP
+        PERFORM bench_projector(e);
+        n := n + 1;
+    END LOOP;
+    PERFORM set_config('search_path', old_path, true);
+    RETURN n;
 END $$;

@@ -1,6 +1,7 @@
 -- The bench projector (bench/schema.sql, bench_projector) as declarative rules: the same tables
--- from the same events. Registered by bench/run.sh as projector "bench_declarative" over copies of
--- the view tables; sets psql variable :rules to the JSON.
+-- from the same events. bench/run.sh registers them as a new version of projector "bench", over
+-- the same four view tables (register_declarative_projector, in the psql call that runs this
+-- file: it sets psql variable :rules to the JSON, and \gset variables live in one session).
 SELECT $rules${
   "AuthorCreated": [
     {"upsert": "authors", "key": {"id": "aggregate_id"}, "values": {"name": "$.name", "created_at": "created_at"}}],

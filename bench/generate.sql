@@ -51,3 +51,67 @@ BEGIN
     GET DIAGNOSTICS inserted = ROW_COUNT;
     RETURN inserted;
 END $$;
+
+-- The "single" shape (bench/shapes/single.sql): n_events authors with one AuthorCreated event
+-- each and nothing else - as many aggregates as events. The same ids, names and clock as
+-- bench_generate's authors; inserted in time order.
+CREATE FUNCTION public.bench_generate_single(n_events bigint) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    inserted bigint;
+BEGIN
+    INSERT INTO public.event_records (aggregate_id, sequence_number, event_type, event_json, created_at)
+    SELECT md5('author' || a)::uuid, 1, 'AuthorCreated', jsonb_build_object('name', 'author ' || a),
+           timestamptz '2020-01-01 00:00:00+00' + a * interval '10 seconds'
+    FROM generate_series(1, n_events) a
+    ORDER BY a;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    RETURN inserted;
+END $$;
+
+-- New events appended to any shape's history, for the increment measurements of bench/run.sh:
+-- exactly n_events events of new posts by existing authors - PostDrafted, then PostTagged 1 to 3
+-- times, then for every other post PostPublished - so that an increment inserts, updates and
+-- upserts like the history does. Post p of batch b is aggregate md5('increment b post p'), an id
+-- no other event uses (bench_generate's are md5('post' || n) and md5('author' || n)); its author
+-- is picked by a hash of (b, p) among the AuthorCreated aggregates in id order. Created after the
+-- last event so far, inserted in time order. Deterministic for the same history and batch.
+CREATE FUNCTION public.bench_generate_increment(batch int, n_events int) RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    n_authors bigint;
+    after timestamptz;
+    inserted bigint;
+BEGIN
+    SELECT count(*) FILTER (WHERE event_type = 'AuthorCreated'), max(created_at) INTO n_authors, after
+    FROM public.event_records;
+    IF n_authors = 0 THEN
+        RAISE EXCEPTION 'bench_generate_increment: the history has no AuthorCreated events';
+    END IF;
+    INSERT INTO public.event_records (aggregate_id, sequence_number, event_type, event_json, created_at)
+    SELECT ev.aggregate_id, ev.seq, ev.type, ev.payload, after + ev.tick * interval '1 second'
+    FROM (
+        SELECT md5('increment ' || batch || ' post ' || p.no)::uuid AS aggregate_id, s.seq, s.type,
+               jsonb_build_object('author_id', a.aggregate_id) || s.payload AS payload, s.tick
+        FROM generate_series(1, (n_events + 1) / 2) p(no)   -- at least 2 events a post: enough
+        JOIN (SELECT aggregate_id, row_number() OVER (ORDER BY aggregate_id) AS n
+              FROM public.event_records WHERE event_type = 'AuthorCreated') a
+          ON a.n = 1 + (hashint8(p.no * 1000 + batch) & 2147483647) % n_authors
+        CROSS JOIN LATERAL (
+            SELECT 1 AS seq, 'PostDrafted' AS type,
+                   jsonb_build_object('title', 'new post ' || batch || '/' || p.no, 'body', repeat(md5(p.no::text), 3)) AS payload,
+                   p.no * 10 AS tick
+            UNION ALL
+            SELECT 1 + t, 'PostTagged', jsonb_build_object('tag', 'tag' || ((p.no * 7 + t) % 50)), p.no * 10 + t
+            FROM generate_series(1, 1 + p.no % 3) t
+            UNION ALL
+            SELECT 3 + p.no % 3, 'PostPublished', '{}'::jsonb, p.no * 10 + 9
+            WHERE p.no % 2 = 0
+        ) s
+        ORDER BY s.tick
+        LIMIT n_events   -- whole posts and the first events of the last one
+    ) ev
+    ORDER BY ev.tick;
+    GET DIAGNOSTICS inserted = ROW_COUNT;
+    RETURN inserted;
+END $$;
