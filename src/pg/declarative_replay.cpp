@@ -146,7 +146,7 @@ DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersio
     : es_(es),
       projector_(projector.projector),
       replay_schema_(replay.replay_schema),
-      replay_id_(replay.id),
+      replay_(replay),
       plan_(compile_declarative_plan(es, projector)),
       deferred_(mode == Mode::Deferred) {
     engine_ = std::make_unique<core::Engine>(plan_, deferred_);
@@ -162,7 +162,15 @@ DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersio
 
 DeclarativeReplay::~DeclarativeReplay() = default;
 
-void DeclarativeReplay::forget() { engine_->forget(); }
+void DeclarativeReplay::forget() {
+    if (!deferred_) {
+        engine_->forget();
+        return;
+    }
+    // No shared row was written yet: a new engine that knows the tables hold none restores them.
+    engine_ = std::make_unique<core::Engine>(plan_, true);
+    restore_needed_ = true;
+}
 
 void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events) {
     const auto missing = engine_->missing_keys(events);
@@ -212,7 +220,7 @@ void DeclarativeReplay::go_eager() {
     write(engine_->take_changes(true));
     spi_run_as_owner("UPDATE viewmig.replays SET eager_projectors = array_append(eager_projectors, $2) "
                      "WHERE id = $1 AND NOT $2 = ANY(eager_projectors)",
-                     {int8_param(replay_id_), text_param(projector_)});
+                     {int8_param(replay_.id), text_param(projector_)});
     deferred_ = false;
 }
 
@@ -328,6 +336,10 @@ void DeclarativeReplay::apply(Batch& b, core::Engine::Tables which) {
 }
 
 ReplayedRange DeclarativeReplay::replay(const EventRange& range) {
+    if (restore_needed_) {
+        restore_shared_and_go_eager(replayed_ranges(replay_));
+        restore_needed_ = false;
+    }
     Batch b = scan(range);
     load_missing(b.events);
     apply(b, core::Engine::Tables::All);

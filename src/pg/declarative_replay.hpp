@@ -30,7 +30,9 @@ public:
 
     // Replays the range (stop_after as in replay_range) and writes its rows.
     ReplayedRange replay(const EventRange& range);
-    // The transaction that held the last batch rolled back: cached rows may be stale.
+    // The transaction that held the last batch rolled back: cached rows may be stale. A deferred
+    // engine also lost the shared rows of the batches before it (never written): the next batch
+    // restores them from the committed groups and goes on eagerly.
     void forget();
     // Deferred mode: writes the shared rows. Call once every group is done.
     void finish();
@@ -51,13 +53,14 @@ private:
 
     EventStore es_;
     std::string projector_, replay_schema_;
-    int64_t replay_id_;
+    Replay replay_;
     core::Plan plan_;
     std::unique_ptr<core::Engine> engine_;
     std::vector<Oid> relids_;  // by plan table
     std::vector<std::string> event_types_;
     std::string select_list_;
     bool deferred_;
+    bool restore_needed_ = false;
 };
 
 // The ranges of events a resumed replay_initial already replayed (committed groups, whole or up
