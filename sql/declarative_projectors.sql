@@ -100,8 +100,7 @@ FROM generate_series(4, 5) a, generate_series(1, 2) p;
 UPDATE event_records SET event_json = event_json || jsonb_build_object('note', E'tab\there, line\nbreak, back\\slash, \\N')
 WHERE event_type = 'PostPublished' AND sequence_number = 3 AND aggregate_id = md5('post4/2')::uuid;
 
--- 3. The engine's initial replay: the primary keys of the tables it loads in bulk (partitioned
---    and append-only ones) come after the load; shared tables keep theirs.
+-- 3. The engine's initial replay: the primary keys of the tables it loads in bulk come after the load.
 SELECT viewmig.prepare_initial(ARRAY['decl']) > 0 AS prepared;
 SELECT table_name, object_name FROM viewmig.replay_deferred_ddl
 WHERE kind = 'bulk_constraint' AND replay_id = (SELECT max(id) FROM viewmig.replays) ORDER BY 1;

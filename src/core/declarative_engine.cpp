@@ -147,6 +147,20 @@ std::size_t Engine::row_bytes(const Row& r) {
     return n;
 }
 
+void Engine::grow(int table, std::size_t bytes) {
+    tables_[table].bytes += bytes;
+    memory_ += bytes;
+}
+
+void Engine::shrink(int table, std::size_t bytes) {
+    tables_[table].bytes -= bytes;
+    memory_ -= bytes;
+}
+
+void Engine::mark_pending(int table, const std::string& key) {
+    if (plan_.tables[table].mode == TableMode::Shared) tables_[table].pending.push_back(key);
+}
+
 Engine::Row* Engine::find(int table, const std::string& key) {
     auto& rows = tables_[table].rows;
     auto it = rows.find(key);
@@ -215,17 +229,19 @@ void Engine::insert(const CompiledOp& op, const EventInput& e, Row* existing, st
                                   "Rule " + op.where + ".");
     Table& t = tables_[table];
     if (plan_.tables[table].mode == TableMode::AppendOnly) {
-        memory_ += row_bytes(row);
+        grow(table, row_bytes(row));
         t.appended.push_back(std::move(row));
         return;
     }
-    row.state = existing && existing->state == RowState::Gone ? RowState::Dirty : RowState::New;
+    const bool was_pending = existing && existing->state == RowState::Gone;
+    row.state = was_pending ? RowState::Dirty : RowState::New;
+    if (!was_pending) mark_pending(table, key);
     if (existing) {
-        memory_ -= row_bytes(*existing);
+        shrink(table, row_bytes(*existing));
         *existing = std::move(row);
-        memory_ += row_bytes(*existing);
+        grow(table, row_bytes(*existing));
     } else {
-        memory_ += row_bytes(row) + key.size() + 32;
+        grow(table, row_bytes(row) + key.size() + 32);
         t.rows.emplace(std::move(key), std::move(row));
     }
 }
@@ -274,22 +290,26 @@ void Engine::apply(const EventInput& e, Tables which) {
                 [[fallthrough]];
             case OpKind::Update:
                 if (exists) {
-                    memory_ -= row_bytes(*row);
+                    shrink(op.table, row_bytes(*row));
                     assign(op, op.set, e, *row);
-                    if (row->state == RowState::Clean) row->state = RowState::Dirty;
-                    memory_ += row_bytes(*row);
+                    if (row->state == RowState::Clean) {
+                        row->state = RowState::Dirty;
+                        mark_pending(op.table, key);
+                    }
+                    grow(op.table, row_bytes(*row));
                 }
                 break;
             case OpKind::Delete:
                 if (!exists) break;
                 if (row->state == RowState::New) {
                     if (tables_[op.table].complete) {
-                        memory_ -= row_bytes(*row) + key.size() + 32;
+                        shrink(op.table, row_bytes(*row) + key.size() + 32);
                         tables_[op.table].rows.erase(key);
                     } else {
                         row->state = RowState::Absent;
                     }
                 } else {
+                    if (row->state == RowState::Clean) mark_pending(op.table, key);
                     row->state = RowState::Gone;
                 }
                 break;
@@ -323,8 +343,8 @@ void Engine::known_row(int table, const TextRow& columns) {
     std::string key;
     for (int c : t.key_columns) append_key(key, row.cells[c]);
     auto& rows = tables_[table].rows;
-    if (auto it = rows.find(key); it != rows.end()) memory_ -= row_bytes(it->second) + key.size() + 32;
-    memory_ += row_bytes(row) + key.size() + 32;
+    if (auto it = rows.find(key); it != rows.end()) shrink(table, row_bytes(it->second) + key.size() + 32);
+    grow(table, row_bytes(row) + key.size() + 32);
     rows.insert_or_assign(std::move(key), std::move(row));
 }
 
@@ -335,7 +355,7 @@ void Engine::known_absent(int table, const TextRow& key_texts) {
     Row row;
     row.state = RowState::Absent;
     const std::size_t bytes = row_bytes(row) + key.size() + 32;
-    if (tables_[table].rows.emplace(std::move(key), std::move(row)).second) memory_ += bytes;
+    if (tables_[table].rows.emplace(std::move(key), std::move(row)).second) grow(table, bytes);
 }
 
 std::optional<std::string> Engine::column_text(const ColumnInfo& col, const Cell& c) const {
@@ -399,28 +419,36 @@ Changes Engine::take_changes(bool include_shared) {
             for (int c : columns) r.push_back(column_text(ct.info.columns[c], row.cells[c]));
             set.rows.push_back(std::move(r));
         };
-        for (auto& [key, row] : tab.rows) {
-            auto texts = [&](const std::vector<int>& columns) {
-                TextRow r;
-                for (int c : columns) r.push_back(column_text(ct.info.columns[c], row.cells[c]));
-                return r;
-            };
+        auto take = [&](Row& row) {
             switch (row.state) {
                 case RowState::New: copy_row(row); break;
                 case RowState::Dirty: update_row(row); break;
-                case RowState::Gone: deletes.rows.push_back(texts(deletes.columns)); break;
+                case RowState::Gone: {
+                    TextRow r;
+                    for (int c : deletes.columns) r.push_back(column_text(ct.info.columns[c], row.cells[c]));
+                    deletes.rows.push_back(std::move(r));
+                    break;
+                }
                 default: break;
             }
             if (row.state == RowState::New || row.state == RowState::Dirty) row.state = RowState::Clean;
             if (row.state == RowState::Gone) row.state = RowState::Absent;
+        };
+        if (ct.mode == TableMode::Shared) {
+            // Only the rows changed since the last call: the others stay cached as they are.
+            for (const std::string& key : tab.pending)
+                if (auto it = tab.rows.find(key); it != tab.rows.end()) take(it->second);
+            tab.pending.clear();
+        } else {
+            // Final rows: written and forgotten.
+            for (auto& [key, row] : tab.rows) take(row);
+            tab.rows.clear();
+            memory_ -= tab.bytes;
+            tab.bytes = 0;
         }
         for (auto& [columns, set] : updates) ch.updates.push_back(std::move(set));
         if (!deletes.rows.empty()) ch.deletes.push_back(std::move(deletes));
-        if (ct.mode != TableMode::Shared) tab.rows.clear();
     }
-    memory_ = 0;
-    for (std::size_t t = 0; t < tables_.size(); ++t)
-        for (const auto& [key, row] : tables_[t].rows) memory_ += row_bytes(row) + key.size() + 32;
     return ch;
 }
 
@@ -428,15 +456,19 @@ void Engine::evict_shared() {
     for (std::size_t t = 0; t < tables_.size(); ++t) {
         if (plan_.tables[t].mode != TableMode::Shared) continue;
         tables_[t].rows.clear();
+        tables_[t].pending.clear();
         tables_[t].complete = false;
+        memory_ -= tables_[t].bytes;
+        tables_[t].bytes = 0;
     }
-    memory_ = 0;
 }
 
 void Engine::forget() {
     for (std::size_t t = 0; t < tables_.size(); ++t) {
         tables_[t].rows.clear();
         tables_[t].appended.clear();
+        tables_[t].pending.clear();
+        tables_[t].bytes = 0;
         if (plan_.tables[t].mode == TableMode::Shared) tables_[t].complete = false;
     }
     memory_ = 0;

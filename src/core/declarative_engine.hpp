@@ -108,6 +108,9 @@ private:
         boost::unordered_flat_map<std::string, Row> rows;
         std::vector<Row> appended;  // append-only tables
         bool complete = true;       // every row of the table is in `rows` (a miss means no row)
+        std::size_t bytes = 0;      // this table's share of memory_
+        // Shared tables: keys of rows changed since the last take_changes() (it visits only these).
+        std::vector<std::string> pending;
     };
 
     bool key_of(const CompiledOp& op, const EventInput& e, std::string& key) const;
@@ -121,6 +124,9 @@ private:
     std::optional<std::string> column_text(const ColumnInfo& col, const Cell& c) const;
     Cell parse_cell(const ColumnInfo& col, const std::optional<std::string>& text) const;
     Row* find(int table, const std::string& key);
+    void grow(int table, std::size_t bytes);
+    void shrink(int table, std::size_t bytes);
+    void mark_pending(int table, const std::string& key);
 
     const Plan& plan_;
     std::vector<Table> tables_;

@@ -6,11 +6,12 @@
 
 namespace viewmig::pg {
 
-int add_bulk_constraints(const Replay& replay) {
+int add_bulk_constraints(const Replay& replay, const std::optional<std::vector<std::string>>& tables) {
     QueryResult ddl = spi_run(
         "SELECT table_name, object_name, definition FROM viewmig.replay_deferred_ddl "
-        "WHERE replay_id = $1 AND kind = 'bulk_constraint' AND NOT done ORDER BY table_name, object_name",
-        {int8_param(replay.id)});
+        "WHERE replay_id = $1 AND kind = 'bulk_constraint' AND NOT done AND ($2::name[] IS NULL OR table_name = ANY($2)) "
+        "ORDER BY table_name, object_name",
+        {int8_param(replay.id), text_array_param(tables)});
     const std::string path = replay_first_path(replay.view_schema, replay.replay_schema);
     for (const Row& d : ddl.rows) {
         exec_with_search_path(path, *d[2]);

@@ -4,6 +4,7 @@
 #include "pg/declarative_replay.hpp"
 
 #include "core/declarative_sql.hpp"
+#include "pg/bulk_constraints.hpp"
 #include "pg/declarative_plan.hpp"
 #include "pg/guard.hpp"
 #include "pg/gucs.hpp"
@@ -218,6 +219,11 @@ void DeclarativeReplay::write(const core::Changes& changes) {
 
 void DeclarativeReplay::go_eager() {
     write(engine_->take_changes(true));
+    // Eager batches read and update shared rows by key.
+    std::vector<std::string> shared;
+    for (const auto& t : plan_.tables)
+        if (t.mode == core::TableMode::Shared) shared.push_back(t.info.name);
+    if (!shared.empty()) add_bulk_constraints(replay_, shared);
     spi_run_as_owner("UPDATE viewmig.replays SET eager_projectors = array_append(eager_projectors, $2) "
                      "WHERE id = $1 AND NOT $2 = ANY(eager_projectors)",
                      {int8_param(replay_.id), text_param(projector_)});

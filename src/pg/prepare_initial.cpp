@@ -74,7 +74,10 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
             std::optional<core::Plan> plan;
             if (p.rules) plan = compile_declarative_plan(es, p);
             for (std::size_t i = 0; i < p.managed_tables.size(); ++i) {
-                const bool bulk = plan && plan->tables[i].mode != core::TableMode::Shared;
+                // Keys after the load for every table of a declarative projector (shared ones too:
+                // their rows are written at the end, or from the moment they need reading by key,
+                // which adds their keys first; see declarative_replay.hpp).
+                const bool bulk = plan.has_value();
                 tables.push_back({p.managed_tables[i], p.additional_replay_indexes, bulk});
                 table_names.push_back(p.managed_tables[i]);
             }
