@@ -147,6 +147,12 @@ std::size_t Engine::row_bytes(const Row& r) {
     return n;
 }
 
+std::size_t Engine::memory_bytes() const {
+    std::size_t slots = 0;
+    for (const auto& t : tables_) slots += t.rows.bucket_count() * sizeof(std::pair<const std::string, Row>);
+    return memory_ + slots;
+}
+
 void Engine::grow(int table, std::size_t bytes) {
     tables_[table].bytes += bytes;
     memory_ += bytes;
@@ -455,7 +461,7 @@ Changes Engine::take_changes(bool include_shared) {
 void Engine::evict_shared() {
     for (std::size_t t = 0; t < tables_.size(); ++t) {
         if (plan_.tables[t].mode != TableMode::Shared) continue;
-        tables_[t].rows.clear();
+        tables_[t].rows = {};  // and its slot array
         tables_[t].pending.clear();
         tables_[t].complete = false;
         memory_ -= tables_[t].bytes;
@@ -465,7 +471,7 @@ void Engine::evict_shared() {
 
 void Engine::forget() {
     for (std::size_t t = 0; t < tables_.size(); ++t) {
-        tables_[t].rows.clear();
+        tables_[t].rows = {};
         tables_[t].appended.clear();
         tables_[t].pending.clear();
         tables_[t].bytes = 0;

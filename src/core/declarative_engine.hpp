@@ -89,7 +89,8 @@ public:
     // Forgets everything (the transaction that held the changes rolled back).
     void forget();
 
-    std::size_t memory_bytes() const { return memory_; }
+    // The rows' own bytes plus the hash tables' slot arrays.
+    std::size_t memory_bytes() const;
     uint64_t rows_cached() const;
 
 private:

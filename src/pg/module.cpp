@@ -25,7 +25,7 @@ int viewmig_naptime_s = 10;
 int viewmig_max_workers = 2;
 int viewmig_retry_delay_s = 10;
 int viewmig_handler_batch_size = 1000;
-int viewmig_replay_memory_kb = 256 * 1024;
+int viewmig_replay_memory_kb = 1024 * 1024;
 char* viewmig_throttle_function = nullptr;
 char* viewmig_error_handler = nullptr;
 
@@ -55,7 +55,7 @@ void _PG_init(void) {
                             "Memory the declarative engine may use for rows before it writes them out early.",
                             "Above it the engine writes finished rows at the next aggregate boundary and then drops its cached "
                             "shared rows (read again when needed).",
-                            &viewmig_replay_memory_kb, 256 * 1024, 64, INT_MAX, PGC_USERSET, GUC_UNIT_KB, nullptr, nullptr, nullptr);
+                            &viewmig_replay_memory_kb, 1024 * 1024, 64, INT_MAX, PGC_USERSET, GUC_UNIT_KB, nullptr, nullptr, nullptr);
     DefineCustomIntVariable("viewmig.retry_delay", "Back-off before the second attempt of a failed job or schema migration.",
                             "Each further attempt waits twice as long, at most 10 minutes.", &viewmig_retry_delay_s, 10, 0, 600,
                             PGC_SUSET, GUC_UNIT_S, nullptr, nullptr, nullptr);

