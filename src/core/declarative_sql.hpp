@@ -9,7 +9,9 @@
 
 #include "core/declarative_rules.hpp"
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace viewmig::core {
 
@@ -21,6 +23,9 @@ std::string source_value_sql(const Plan& plan, int source, const std::string& al
 // The scan column of a plan source in the engine's form (see declarative_engine.hpp), NULL for
 // events of types that do not use it.
 std::string scan_column_sql(const Plan& plan, int source, const std::string& alias);
+// A timestamp scan column's 8 bytes (big-endian microseconds since 2000-01-01, as
+// timestamp[tz]_send gives them) in the engine's form; nullopt if it is not 8 bytes.
+std::optional<std::string> scan_timestamp_text(std::string_view bytes);
 // A column of `alias` in the engine's form, and the SQL value of engine-form text `expr` for it.
 std::string engine_form_sql(const ColumnInfo& col, const std::string& alias);
 std::string from_engine_form_sql(const ColumnInfo& col, const std::string& expr);

@@ -296,7 +296,15 @@ DeclarativeReplay::Batch DeclarativeReplay::scan(const EventRange& range) {
             b.aggregate.push_back(std::move(aggregate));
             b.sequence.push_back(cell(1).value_or(""));
             b.type.push_back(cell(2).value_or(""));
-            for (int s = 0; s < nsources; ++s) b.values.push_back(cell(3 + s));
+            for (int s = 0; s < nsources; ++s) {
+                if (plan_.sources[s].kind != core::ValueKind::Timestamp) {
+                    b.values.push_back(cell(3 + s));
+                    continue;
+                }
+                const char* p = chunk.cells[r * ncolumns + 3 + s];
+                b.values.push_back(p ? core::scan_timestamp_text(std::string_view(p, chunk.lengths[r * ncolumns + 3 + s]))
+                                     : std::nullopt);
+            }
             ++result.events;
         }
         pg_call([&] {

@@ -240,10 +240,10 @@ TEST_F(BlogSql, ScanColumnsAreNullForEventTypesThatDoNotReadThem) {
               "ARRAY['name']::text[]) AS text)::text END");
     EXPECT_EQ(scan_column_sql(plan, source_index(plan, "=1"), "e"),
               "CASE WHEN e.\"event_type\"::text IN ('PostDeleted', 'PostDrafted', 'PostTagged') THEN CAST(1 AS integer)::text END");
-    // Timestamps in the engine's form: microseconds since 1970.
+    // Timestamps leave the scan binary (see scan_timestamp_text).
     EXPECT_EQ(scan_column_sql(plan, source_index(plan, "created_at"), "e"),
-              "CASE WHEN e.\"event_type\"::text IN ('PostDrafted', 'PostPublished') THEN (extract(epoch FROM "
-              "CAST(e.\"created_at\" AS timestamp with time zone)) * 1000000)::int8::text END");
+              "CASE WHEN e.\"event_type\"::text IN ('PostDrafted', 'PostPublished') THEN timestamptz_send("
+              "CAST(e.\"created_at\" AS timestamp with time zone)) END");
     // Another alias.
     EXPECT_EQ(scan_column_sql(plan, source_index(plan, "$.tag"), "ev"),
               "CASE WHEN ev.\"event_type\"::text IN ('PostTagged') THEN CAST((ev.\"event_json\" #>> ARRAY['tag']::text[]) AS "
@@ -323,4 +323,20 @@ TEST(DeclarativeSql, UpdateAndDeleteRowsByACompositeKey) {
 }
 
 }  // namespace
+}  // namespace viewmig::core
+
+namespace viewmig::core {
+TEST(DeclarativeSqlScan, TimestampsLeaveTheScanAsTheirSendBytes) {
+    // 2000-01-01 00:00:00 UTC is PostgreSQL's epoch: zero on the wire, 946684800 s after 1970.
+    EXPECT_EQ(scan_timestamp_text(std::string(8, '\0')), std::optional<std::string>("946684800000000"));
+    // One microsecond before it: all bits set.
+    EXPECT_EQ(scan_timestamp_text(std::string(8, '\xff')), std::optional<std::string>("946684799999999"));
+    // 2024-01-01 00:00:00.000001 UTC = 757382400000001 us after 2000 = 0x0002B0DE_76B7A001... built big-endian.
+    const int64_t v = 757382400000001LL;
+    std::string bytes;
+    for (int i = 7; i >= 0; --i) bytes += static_cast<char>((static_cast<uint64_t>(v) >> (8 * i)) & 0xff);
+    EXPECT_EQ(scan_timestamp_text(bytes), std::optional<std::string>(std::to_string(v + 946684800000000LL)));
+    EXPECT_EQ(format_timestamp(v + 946684800000000LL, true), "2024-01-01 00:00:00.000001+00");
+    EXPECT_EQ(scan_timestamp_text("short"), std::nullopt);
+}
 }  // namespace viewmig::core

@@ -16,7 +16,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use Time::HiRes ();
 
-our @EXPORT = qw(viewmig_node install_blog install_gated_handler require_job_queue wait_for_launcher
+our @EXPORT = qw(viewmig_node fixtures_dir install_blog install_gated_handler require_job_queue wait_for_launcher
   wait_mid_replay
   enqueue_job wait_for_job_end job_is job_field job_events event_count tables_match_rebuild
   handler_calls_exact hold_gate hold_gate_half_way viewmig_backends notifications_for @BLOG_TABLES $GATE_LOCK
