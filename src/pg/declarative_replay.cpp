@@ -103,6 +103,17 @@ void copy_unguarded(Oid relid, const char* const* columns, int ncolumns, const c
     table_close(rel, NoLock);
 }
 
+// One text[] parameter per column of `rows` (each row holds `ncolumns` values).
+std::vector<SqlParam> column_arrays(const std::vector<core::TextRow>& rows, std::size_t ncolumns) {
+    std::vector<SqlParam> params;
+    for (std::size_t c = 0; c < ncolumns; ++c) {
+        std::vector<std::optional<std::string>> column;
+        for (const auto& row : rows) column.push_back(row[c]);
+        params.push_back(nullable_text_array_param(column));
+    }
+    return params;
+}
+
 int sqlstate_of(core::ProjectionError::Code code) {
     switch (code) {
         case core::ProjectionError::Code::UniqueViolation: return ERRCODE_UNIQUE_VIOLATION;
@@ -178,13 +189,8 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
     for (std::size_t t = 0; t < missing.size(); ++t) {
         if (missing[t].empty()) continue;
         const core::CompiledTable& table = plan_.tables[t];
-        std::vector<SqlParam> params;
-        for (std::size_t k = 0; k < table.key_columns.size(); ++k) {
-            std::vector<std::optional<std::string>> column;
-            for (const auto& key : missing[t]) column.push_back(key[k]);
-            params.push_back(nullable_text_array_param(column));
-        }
-        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table, false), params);
+        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table, false),
+                                                column_arrays(missing[t], table.key_columns.size()));
         for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), row);
         for (const auto& key : missing[t]) engine_->known_absent(static_cast<int>(t), key);
     }
@@ -192,15 +198,7 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
 
 void DeclarativeReplay::write(const core::Changes& changes) {
     const std::string path = quote_ident(replay_schema_);
-    auto params_of = [](const core::RowSet& set) {
-        std::vector<SqlParam> params;
-        for (std::size_t c = 0; c < set.columns.size(); ++c) {
-            std::vector<std::optional<std::string>> column;
-            for (const auto& row : set.rows) column.push_back(row[c]);
-            params.push_back(nullable_text_array_param(column));
-        }
-        return params;
-    };
+    auto params_of = [](const core::RowSet& set) { return column_arrays(set.rows, set.columns.size()); };
     for (const auto& d : changes.deletes)
         run_with_search_path(path, core::delete_rows_sql(plan_.tables[d.table], d.columns), params_of(d));
     for (const auto& u : changes.updates)
