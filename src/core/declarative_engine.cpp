@@ -397,12 +397,16 @@ Changes Engine::take_changes(bool include_shared) {
         if (!include_shared && ct.mode == TableMode::Shared) continue;
         // One COPY per set of columns that PostgreSQL fills with their volatile default.
         std::map<std::vector<int>, std::size_t> chunk_of;
+        std::vector<int> columns;  // reused: no allocation per row once the chunk exists
         auto copy_row = [&](const Row& row) {
-            std::vector<int> columns;
+            columns.clear();
             for (std::size_t c = 0; c < row.cells.size(); ++c)
                 if (row.cells[c].state != Cell::State::Default) columns.push_back(static_cast<int>(c));
-            auto [it, added] = chunk_of.emplace(columns, ch.copies.size());
-            if (added) ch.copies.push_back(CopyChunk{table, columns, {}, 0});
+            auto it = chunk_of.find(columns);
+            if (it == chunk_of.end()) {
+                it = chunk_of.emplace(columns, ch.copies.size()).first;
+                ch.copies.push_back(CopyChunk{table, columns, {}, 0});
+            }
             CopyChunk& chunk = ch.copies[it->second];
             add_text(table, row, chunk.data, chunk.columns);
             ++chunk.rows;
