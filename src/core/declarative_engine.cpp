@@ -120,9 +120,16 @@ bool Engine::key_of(const CompiledOp& op, const EventInput& e, std::string& key)
     const CompiledTable& t = plan_.tables[op.table];
     key.clear();
     for (std::size_t i = 0; i < op.key_sources.size(); ++i) {
-        const Cell c = parse_cell(t.info.columns[t.key_columns[i]], e.values[op.key_sources[i]]);
-        if (c.state == Cell::State::Null) return false;
-        append_key(key, c);
+        const std::optional<std::string>& text = e.values[op.key_sources[i]];
+        if (!text) return false;
+        // The bytes append_key() writes for the parsed cell, without building it (every rule with a
+        // key runs this per event).
+        const bool is_text = t.info.columns[t.key_columns[i]].kind == ValueKind::Text;
+        const uint32_t len = is_text ? static_cast<uint32_t>(text->size()) : 0;
+        const int64_t number = is_text ? 0 : parse_int64(*text);
+        key.append(reinterpret_cast<const char*>(&len), sizeof len);
+        if (is_text) key += *text;
+        key.append(reinterpret_cast<const char*>(&number), sizeof number);
     }
     return true;
 }
