@@ -66,9 +66,9 @@ public:
     // `shared_complete`: the shared tables are empty, so a key the cache does not hold has no row.
     Engine(const Plan& plan, bool shared_complete);
 
-    // Which tables' rules to apply: with several workers, a batch first applies everything but the
-    // shared tables, then locks and reads the shared rows it needs and applies their rules — per
-    // table the events still come in order, and the shared rows stay locked only briefly.
+    // Which tables' rules to apply: a resumed replay re-applies only the shared tables' rules to the
+    // events already committed (their other rows are in the tables). Per table the events still
+    // come in order, so applying tables apart gives the same rows as applying them together.
     enum class Tables { All, Unshared, Shared };
     void apply(const EventInput& e, Tables which = Tables::All);
 

@@ -175,7 +175,7 @@ std::string unnest_of(std::size_t n) {
 
 }  // namespace
 
-std::string select_rows_sql(const CompiledTable& t, bool for_update) {
+std::string select_rows_sql(const CompiledTable& t) {
     std::string cols, keys, values;
     for (const auto& c : t.info.columns) cols += (cols.empty() ? "" : ", ") + engine_form_sql(c, "r");
     for (std::size_t i = 0; i < t.key_columns.size(); ++i) {
@@ -183,9 +183,8 @@ std::string select_rows_sql(const CompiledTable& t, bool for_update) {
         keys += (i ? ", " : "") + std::string("r.") + sql_ident(c.name);
         values += (i ? ", " : "") + from_engine_form_sql(c, "u.c" + std::to_string(i));
     }
-    // Locked in key order: two workers locking overlapping sets of rows do not deadlock.
     return "SELECT " + cols + " FROM " + sql_ident(t.info.name) + " AS r WHERE (" + keys + ") IN (SELECT " + values +
-           " FROM " + unnest_of(t.key_columns.size()) + ")" + (for_update ? " ORDER BY " + keys + " FOR UPDATE OF r" : "");
+           " FROM " + unnest_of(t.key_columns.size()) + ")";
 }
 
 std::string update_rows_sql(const CompiledTable& t, const std::vector<int>& columns) {

@@ -34,7 +34,7 @@ std::string from_engine_form_sql(const ColumnInfo& col, const std::string& expr)
 std::string handler_sql(const Plan& plan, const std::string& function_name, const std::string& event_row_type);
 
 // Rows of a table by key: $1..$k are text arrays of key values in the engine's form.
-std::string select_rows_sql(const CompiledTable& table, bool for_update);
+std::string select_rows_sql(const CompiledTable& table);
 // UPDATE (key columns first, then the rest) and DELETE (key columns) from text arrays $1..$n.
 std::string update_rows_sql(const CompiledTable& table, const std::vector<int>& columns);
 std::string delete_rows_sql(const CompiledTable& table, const std::vector<int>& columns);

@@ -5,7 +5,6 @@
 
 #include "core/declarative_sql.hpp"
 #include "pg/bulk_constraints.hpp"
-#include "pg/declarative_plan.hpp"
 #include "pg/guard.hpp"
 #include "pg/gucs.hpp"
 #include "pg/schema_copy.hpp"
@@ -153,13 +152,13 @@ std::vector<EventRange> replayed_ranges(const Replay& replay) {
     return out;
 }
 
-DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay,
-                                     Mode mode)
+DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, core::Plan plan,
+                                     const Replay& replay, Mode mode)
     : es_(es),
       projector_(projector.projector),
       replay_schema_(replay.replay_schema),
       replay_(replay),
-      plan_(compile_declarative_plan(es, projector)),
+      plan_(std::move(plan)),
       deferred_(mode == Mode::Deferred) {
     engine_ = std::make_unique<core::Engine>(plan_, deferred_);
     for (const auto& t : plan_.tables) {
@@ -189,7 +188,7 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
     for (std::size_t t = 0; t < missing.size(); ++t) {
         if (missing[t].empty()) continue;
         const core::CompiledTable& table = plan_.tables[t];
-        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table, false),
+        QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table),
                                                 column_arrays(missing[t], table.key_columns.size()));
         for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), row);
         for (const auto& key : missing[t]) engine_->known_absent(static_cast<int>(t), key);

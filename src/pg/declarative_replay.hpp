@@ -25,7 +25,8 @@ public:
     // in viewmig.replays.eager_projectors with its first eager write. Projectors with shared tables
     // run in one worker (initial_replay.cpp); the others' rows never overlap between workers.
     enum class Mode { Deferred, Eager };
-    DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, const Replay& replay, Mode mode);
+    // `plan`: the projector's rules compiled (compile_declarative_plan).
+    DeclarativeReplay(const EventStore& es, const ProjectorVersion& projector, core::Plan plan, const Replay& replay, Mode mode);
     ~DeclarativeReplay();
 
     // Replays the range (stop_after as in replay_range) and writes its rows.

@@ -189,21 +189,26 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     const bool fresh = !to_bool(engine_state[0]);
     const std::vector<std::string> eager = parse_text_array(engine_state[1]);
     const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
+    std::vector<std::pair<const ProjectorVersion*, core::Plan>> declarative;
+    for (const ProjectorVersion& p : projectors) {
+        if (use_declarative_engine(replay, p))
+            declarative.emplace_back(&p, compile_declarative_plan(es, p));
+        else
+            handled.push_back(p);
+    }
     // Rows that events of many aggregates update (shared tables) cost one worker a single write at
     // the end, but several workers a locked read and a write per batch each: measured slower than
     // one worker (bench/run.sh), so such replays run in the first worker only.
     int workers = static_cast<int>(shared.nworkers);
     if (workers > 1) {
-        for (const ProjectorVersion& p : projectors) {
-            if (!use_declarative_engine(replay, p)) continue;
-            const core::Plan plan = compile_declarative_plan(es, p);
+        for (const auto& [p, plan] : declarative) {
             for (const auto& t : plan.tables) {
                 if (t.mode != core::TableMode::Shared || workers == 1) continue;
                 workers = 1;
                 if (current_worker_index == 0)
                     ereport(LOG, (errmsg("viewmig replay_initial: one worker replays declarative projector \"%s\": its table "
                                          "\"%s\" has rows shared by many aggregates",
-                                         p.projector.c_str(), t.info.name.c_str())));
+                                         p->projector.c_str(), t.info.name.c_str())));
             }
         }
         if (workers == 1 && current_worker_index > 0) {
@@ -211,22 +216,18 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             return 0;
         }
     }
-    for (const ProjectorVersion& p : projectors) {
-        if (!use_declarative_engine(replay, p)) {
-            handled.push_back(p);
-            continue;
-        }
+    for (auto& [p, plan] : declarative) {
         // A resumed replay writes shared rows with every batch; the first worker here makes the
         // tables hold those of the committed groups first (see declarative_replay.hpp). It still
         // holds the planning lock.
-        bool is_eager = std::find(eager.begin(), eager.end(), p.projector) != eager.end();
+        bool is_eager = std::find(eager.begin(), eager.end(), p->projector) != eager.end();
         if (!is_eager && !fresh) {
-            DeclarativeReplay restorer(es, p, replay, DeclarativeReplay::Mode::Deferred);
+            DeclarativeReplay restorer(es, *p, plan, replay, DeclarativeReplay::Mode::Deferred);
             restorer.restore_shared_and_go_eager(replayed_ranges(replay));
             is_eager = true;
         }
         engines.push_back(std::make_unique<DeclarativeReplay>(
-            es, p, replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred));
+            es, *p, std::move(plan), replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred));
     }
     const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema, shared.search_path);
     const std::string of_total = "/" + *spi_value("SELECT count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
@@ -243,8 +244,9 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     // One transaction per batch: claim a group (or the rest of one), replay up to batch_size
     // events of it, whole aggregates only, and commit them with the group's new resume point.
     const uint64_t batch = static_cast<uint64_t>(replay.batch_size.value_or(shared.batch_size));
-    // Declarative engines lock the shared rows a batch needs once, at its start, and write once at
-    // its end: short batches only multiply those statements.
+    // Short batches keep handlers' lock conflicts between workers rare; declarative engines never
+    // share rows between workers (see above) and write a batch with one COPY per table, which
+    // short batches would only multiply.
     const uint64_t batch_events =
         workers > 1 && !target.handlers.empty() ? std::min<uint64_t>(batch, kParallelBatchEvents) : batch;
     uint64_t replayed = 0;

@@ -266,14 +266,11 @@ TEST_F(BlogSql, EngineForm) {
 
 TEST_F(BlogSql, SelectRows) {
     const CompiledTable& authors = plan.tables[table_index(plan, "authors")];
-    EXPECT_EQ(select_rows_sql(authors, false),
+    EXPECT_EQ(select_rows_sql(authors),
               "SELECT r.\"id\"::text, r.\"name\"::text, r.\"post_count\"::text FROM \"authors\" AS r WHERE (r.\"id\") IN "
               "(SELECT CAST(u.c0 AS uuid) FROM unnest($1::text[]) AS u(c0))");
-    EXPECT_EQ(select_rows_sql(authors, true),
-              "SELECT r.\"id\"::text, r.\"name\"::text, r.\"post_count\"::text FROM \"authors\" AS r WHERE (r.\"id\") IN "
-              "(SELECT CAST(u.c0 AS uuid) FROM unnest($1::text[]) AS u(c0)) ORDER BY r.\"id\" FOR UPDATE OF r");
     const CompiledTable& stats = plan.tables[table_index(plan, "author_stats")];
-    EXPECT_EQ(select_rows_sql(stats, false).rfind("SELECT r.\"author_id\"::text, r.\"events\"::text, (extract(epoch FROM "
+    EXPECT_EQ(select_rows_sql(stats).rfind("SELECT r.\"author_id\"::text, r.\"events\"::text, (extract(epoch FROM "
                                                   "r.\"last_event_at\") * 1000000)::int8::text FROM \"author_stats\" AS r",
                                                   0),
               0u);
@@ -284,11 +281,10 @@ TEST(DeclarativeSql, SelectRowsByACompositeTimestampKey) {
     t.info.name = "slots";
     t.info.columns = {text_column("room", true), timestamptz_column("starts", true), text_column("who")};
     t.key_columns = {0, 1};
-    EXPECT_EQ(select_rows_sql(t, true),
+    EXPECT_EQ(select_rows_sql(t),
               "SELECT r.\"room\"::text, (extract(epoch FROM r.\"starts\") * 1000000)::int8::text, r.\"who\"::text FROM \"slots\" "
               "AS r WHERE (r.\"room\", r.\"starts\") IN (SELECT CAST(u.c0 AS text), (timestamptz 'epoch' + CAST(u.c1 AS int8) * "
-              "interval '1 microsecond') FROM unnest($1::text[], $2::text[]) AS u(c0, c1)) ORDER BY r.\"room\", r.\"starts\" "
-              "FOR UPDATE OF r");
+              "interval '1 microsecond') FROM unnest($1::text[], $2::text[]) AS u(c0, c1))");
 }
 
 TEST_F(BlogSql, UpdateAndDeleteRows) {
