@@ -14,6 +14,8 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -33,10 +35,14 @@ struct ProjectionError : std::runtime_error {
     std::string detail;
 };
 
-// One event's values: the event type and one text per Plan::sources entry (the scan's columns).
+// One scanned value: its text, or nullopt for NULL. Only read while apply() runs (the engine copies
+// what it keeps), so it may point into the scan's buffers.
+using Value = std::optional<std::string_view>;
+
+// One event's values: the event type and one value per Plan::sources entry (the scan's columns).
 struct EventInput {
     std::string_view event_type;
-    const std::optional<std::string>* values = nullptr;
+    const Value* values = nullptr;
 };
 
 // Rows to COPY into one table: the listed columns, in COPY text format.
@@ -89,53 +95,93 @@ public:
     // Forgets everything (the transaction that held the changes rolled back).
     void forget();
 
-    // The rows' own bytes plus the hash tables' slot arrays.
+    // The rows' arena bytes (replaced texts and deleted rows until a shared table is compacted;
+    // not the free tail of each table's current arena chunk, at most 1 MB) plus the hash tables'
+    // slot arrays and row lists.
     std::size_t memory_bytes() const;
     uint64_t rows_cached() const;
 
 private:
+    // Rows live in a bump allocator per table: one allocation per row (head, cells, key and texts
+    // together), no destructor per row, and a partitioned table's rows are dropped at once.
+    class Arena {
+    public:
+        char* allocate(std::size_t n);
+        std::size_t used() const { return used_; }
+        void reset();  // drops every allocation, keeps one chunk for the next batch
+        void clear();  // drops everything
+    private:
+        std::vector<std::unique_ptr<char[]>> chunks_;
+        std::vector<std::size_t> sizes_;
+        char* next_ = nullptr;
+        std::size_t left_ = 0, used_ = 0;
+    };
     struct Cell {
         enum class State : uint8_t { Null, Value, Default };
-        State state = State::Null;
-        int64_t number = 0;
-        std::string text;
+        State state;
+        uint32_t length;  // Text
+        union {
+            int64_t number;    // Integer, Timestamp
+            const char* text;  // Text: in the table's arena (or the plan's default text)
+        };
+        std::string_view view() const { return {text, length}; }
     };
-    enum class RowState : uint8_t { New, Clean, Dirty, Gone, Absent };
-    struct Row {
-        RowState state = RowState::Absent;
-        std::vector<Cell> cells;
+    enum class RowState : uint8_t { New, Clean, Dirty, Gone, Absent, Moved };
+    // A row in the arena: this head, then one Cell per column (then its key and texts).
+    struct RowHead {
+        RowState state;
+        uint32_t key_length;
+        const char* key;  // Moved: the row's new place (see compact())
+        Cell* cells() { return reinterpret_cast<Cell*>(this + 1); }
+        const Cell* cells() const { return reinterpret_cast<const Cell*>(this + 1); }
     };
+    // A key's bytes (in the arena) with their hash: growing the map rehashes without reading
+    // the keys again (a cache miss each).
+    struct KeyRef {
+        std::string_view bytes;
+        std::size_t hash = 0;
+        static KeyRef of(std::string_view b) { return {b, std::hash<std::string_view>()(b)}; }
+        bool operator==(const KeyRef& o) const { return hash == o.hash && bytes == o.bytes; }
+    };
+    struct KeyRefHash {
+        std::size_t operator()(const KeyRef& k) const { return k.hash; }
+    };
+    static KeyRef key_ref(const RowHead* row) { return KeyRef::of(std::string_view(row->key, row->key_length)); }
     struct Table {
-        boost::unordered_flat_map<std::string, Row> rows;
-        std::vector<Row> appended;  // append-only tables
-        bool complete = true;       // every row of the table is in `rows` (a miss means no row)
-        std::size_t bytes = 0;      // this table's share of memory_
-        // Shared tables: keys of rows changed since the last take_changes() (it visits only these).
-        std::vector<std::string> pending;
+        boost::unordered_flat_map<KeyRef, RowHead*, KeyRefHash> rows;
+        std::vector<RowHead*> appended;  // append-only tables, in event order
+        std::vector<RowHead*> pending;   // shared tables: rows changed since the last take_changes()
+        std::vector<Cell> defaults;      // a new row's cells
+        Arena arena;
+        std::size_t garbage = 0;  // arena bytes no row uses any more (replaced texts, deleted rows)
+        bool complete = true;     // every row of the table is in `rows` (a miss means no row)
     };
 
     bool key_of(const CompiledOp& op, const EventInput& e, std::string& key) const;
-    static void append_key(std::string& key, const Cell& c);
-    Row new_row(int table) const;
-    void insert(const CompiledOp& op, const EventInput& e, Row* existing, std::string&& key);
-    void assign(const CompiledOp& op, const std::vector<Assignment>& list, const EventInput& e, Row& row);
-    static std::size_t row_bytes(const Row& r);
+    void append_key(int table, std::string& key, const Cell* cells) const;
+    void evaluate(const CompiledOp& op, const std::vector<Assignment>& list, const EventInput& e, Cell* cells, int store_table);
+    RowHead* materialize(int table, const Cell* cells, std::string_view key, RowHead* reuse);
+    void insert(const CompiledOp& op, const EventInput& e, RowHead* existing, const KeyRef& key);
+    const char* store(int table, std::string_view text);
+    Cell parse_cell(const ColumnInfo& col, const Value& text) const;
     std::string describe_key(int table, const std::string& key_text) const;
-    void add_text(int table, const Row& row, std::string& out, const std::vector<int>& columns) const;
+    void add_text(int table, const RowHead& row, std::string& out, const std::vector<int>& columns) const;
     std::optional<std::string> column_text(const ColumnInfo& col, const Cell& c) const;
-    Cell parse_cell(const ColumnInfo& col, const std::optional<std::string>& text) const;
-    Row* find(int table, const std::string& key);
-    void grow(int table, std::size_t bytes);
-    void shrink(int table, std::size_t bytes);
-    void mark_pending(int table, const std::string& key);
+    RowHead* find(int table, const KeyRef& key);
+    std::size_t row_bytes(int table, const RowHead& row) const;
+    void mark_pending(int table, RowHead* row);
+    void compact(int table);
 
     const Plan& plan_;
     std::vector<Table> tables_;
-    std::size_t memory_ = 0;
+    std::vector<Cell> scratch_;  // the row an insert is building
+    std::string key_;            // the key apply() is looking up
 };
 
 // COPY text format of one value (backslash escapes; NULL is \N).
 void append_copy_text(std::string& out, std::string_view value);
+// format_timestamp(), appended to `out` without a temporary string.
+void append_timestamp(std::string& out, int64_t micros, bool with_zone);
 // PostgreSQL's ISO text of microseconds since 1970-01-01 00:00 (UTC for timestamptz: "+00").
 std::string format_timestamp(int64_t micros, bool with_zone);
 

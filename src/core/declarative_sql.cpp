@@ -2,6 +2,8 @@
 // double-quoted and every constant a literal: rules can not inject SQL.
 #include "core/declarative_sql.hpp"
 
+#include <charconv>
+
 #include <algorithm>
 
 namespace viewmig::core {
@@ -123,12 +125,19 @@ std::string scan_column_sql(const Plan& plan, int source, const std::string& ali
            ") THEN " + engine + " END";
 }
 
-std::optional<std::string> scan_timestamp_text(std::string_view bytes) {
-    if (bytes.size() != 8) return std::nullopt;
+int scan_timestamp_chars(std::string_view bytes, char (&out)[24]) {
+    if (bytes.size() != 8) return -1;
     uint64_t v = 0;
     for (unsigned char c : bytes) v = (v << 8) | c;
     constexpr int64_t kPostgresEpochMicros = 946684800LL * 1000000;  // 2000-01-01 in Unix microseconds
-    return std::to_string(static_cast<int64_t>(v) + kPostgresEpochMicros);
+    return static_cast<int>(std::to_chars(out, out + sizeof out, static_cast<int64_t>(v) + kPostgresEpochMicros).ptr - out);
+}
+
+std::optional<std::string> scan_timestamp_text(std::string_view bytes) {
+    char buf[24];
+    const int n = scan_timestamp_chars(bytes, buf);
+    if (n < 0) return std::nullopt;
+    return std::string(buf, n);
 }
 
 std::string engine_form_sql(const ColumnInfo& col, const std::string& alias) {

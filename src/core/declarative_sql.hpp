@@ -26,6 +26,8 @@ std::string scan_column_sql(const Plan& plan, int source, const std::string& ali
 // A timestamp scan column's 8 bytes (big-endian microseconds since 2000-01-01, as
 // timestamp[tz]_send gives them) in the engine's form; nullopt if it is not 8 bytes.
 std::optional<std::string> scan_timestamp_text(std::string_view bytes);
+// The same into `out`, without allocating: the text's length, or -1 (not 8 bytes).
+int scan_timestamp_chars(std::string_view bytes, char (&out)[24]);
 // A column of `alias` in the engine's form, and the SQL value of engine-form text `expr` for it.
 std::string engine_form_sql(const ColumnInfo& col, const std::string& alias);
 std::string from_engine_form_sql(const ColumnInfo& col, const std::string& expr);

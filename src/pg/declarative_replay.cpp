@@ -124,11 +124,27 @@ int sqlstate_of(core::ProjectionError::Code code) {
 
 }  // namespace
 
+// One scanned batch: every text back to back in `data` (one buffer instead of a string per
+// value), the events' values as views of it.
 struct DeclarativeReplay::Batch {
-    std::vector<std::string> aggregate, sequence, type;
-    std::vector<std::optional<std::string>> values;  // events x sources
+    std::vector<char> data;                              // its buffer moves with the Batch
+    std::vector<std::pair<std::size_t, int64_t>> spans;  // per event 3 + sources: offset, length (-1: NULL)
+    std::vector<core::Value> values;                     // events x sources
     std::vector<core::EventInput> events;
+    std::size_t width = 0;  // spans per event
     ReplayedRange result;
+
+    std::string_view span(std::size_t event, std::size_t column) const {
+        const auto& [offset, length] = spans[event * width + column];
+        return length < 0 ? std::string_view() : std::string_view(data.data() + offset, static_cast<std::size_t>(length));
+    }
+    std::string_view aggregate(std::size_t i) const { return span(i, 0); }
+    std::string_view sequence(std::size_t i) const { return span(i, 1); }
+    std::string_view type(std::size_t i) const { return span(i, 2); }
+    void add(const char* p, std::size_t n) {
+        spans.emplace_back(data.size(), p ? static_cast<int64_t>(n) : -1);
+        if (p) data.insert(data.end(), p, p + n);
+    }
 };
 
 bool use_declarative_engine(const Replay& replay, const ProjectorVersion& p) {
@@ -266,6 +282,7 @@ DeclarativeReplay::Batch DeclarativeReplay::scan(const EventRange& range) {
     });
 
     Batch b;
+    b.width = static_cast<std::size_t>(ncolumns);
     ReplayedRange& result = b.result;
     bool stop = false;
     while (!stop) {
@@ -278,29 +295,27 @@ DeclarativeReplay::Batch DeclarativeReplay::scan(const EventRange& range) {
         RawChunk* chunk_ptr = &chunk;
         pg_call([&] { fetch_chunk_unguarded(portal, count, ncolumns, chunk_cxt, chunk_ptr); });
         for (int r = 0; r < chunk.rows; ++r) {
-            auto cell = [&](int c) -> std::optional<std::string> {
-                const char* p = chunk.cells[r * ncolumns + c];
-                if (!p) return std::nullopt;
-                return std::string(p, chunk.lengths[r * ncolumns + c]);
-            };
-            std::string aggregate = *cell(0);
+            const char* const* cells = chunk.cells + r * ncolumns;
+            const int* lengths = chunk.lengths + r * ncolumns;
             // Batches end at aggregate boundaries.
-            if (range.stop_after > 0 && result.events >= range.stop_after && b.aggregate.back() != aggregate) {
+            if (range.stop_after > 0 && result.events >= range.stop_after &&
+                b.aggregate(result.events - 1) != std::string_view(cells[0], lengths[0])) {
                 stop = true;
                 result.complete = false;
                 break;
             }
-            b.aggregate.push_back(std::move(aggregate));
-            b.sequence.push_back(cell(1).value_or(""));
-            b.type.push_back(cell(2).value_or(""));
+            b.add(cells[0], lengths[0]);
+            b.add(cells[1] ? cells[1] : "", lengths[1]);
+            b.add(cells[2] ? cells[2] : "", lengths[2]);
             for (int s = 0; s < nsources; ++s) {
-                if (plan_.sources[s].kind != core::ValueKind::Timestamp) {
-                    b.values.push_back(cell(3 + s));
+                const char* p = cells[3 + s];
+                if (!p || plan_.sources[s].kind != core::ValueKind::Timestamp) {
+                    b.add(p, lengths[3 + s]);
                     continue;
                 }
-                const char* p = chunk.cells[r * ncolumns + 3 + s];
-                b.values.push_back(p ? core::scan_timestamp_text(std::string_view(p, chunk.lengths[r * ncolumns + 3 + s]))
-                                     : std::nullopt);
+                char micros[24];
+                const int n = core::scan_timestamp_chars(std::string_view(p, lengths[3 + s]), micros);
+                b.add(n < 0 ? nullptr : micros, n < 0 ? 0 : n);
             }
             ++result.events;
         }
@@ -314,10 +329,16 @@ DeclarativeReplay::Batch DeclarativeReplay::scan(const EventRange& range) {
         SPI_cursor_close(portal);
         MemoryContextDelete(chunk_cxt);
     });
-    if (!b.aggregate.empty()) result.last_aggregate = b.aggregate.back();
-    b.events.resize(b.aggregate.size());
-    for (std::size_t i = 0; i < b.events.size(); ++i)
-        b.events[i] = core::EventInput{b.type[i], b.values.data() + i * nsources};
+    const std::size_t n = result.events;
+    if (n) result.last_aggregate = std::string(b.aggregate(n - 1));
+    b.values.reserve(n * nsources);
+    for (std::size_t i = 0; i < n; ++i)
+        for (int s = 0; s < nsources; ++s) {
+            const bool null = b.spans[i * b.width + 3 + s].second < 0;
+            b.values.push_back(null ? std::nullopt : core::Value(b.span(i, 3 + s)));
+        }
+    b.events.resize(n);
+    for (std::size_t i = 0; i < n; ++i) b.events[i] = core::EventInput{b.type(i), b.values.data() + i * nsources};
     return b;
 }
 
@@ -325,7 +346,7 @@ void DeclarativeReplay::apply(Batch& b, core::Engine::Tables which) {
     const std::size_t limit = static_cast<std::size_t>(viewmig_replay_memory_kb) * 1024;
     const std::vector<core::EventInput>& events = b.events;
     for (std::size_t i = 0; i < events.size(); ++i) {
-        if (i > 0 && b.aggregate[i] != b.aggregate[i - 1] && engine_->memory_bytes() > limit) {
+        if (i > 0 && b.aggregate(i) != b.aggregate(i - 1) && engine_->memory_bytes() > limit) {
             // Early write at an aggregate boundary; if the cached shared rows alone are over the
             // limit, write and drop them too and read what the rest of the batch needs.
             write(engine_->take_changes(!deferred_));
@@ -339,8 +360,8 @@ void DeclarativeReplay::apply(Batch& b, core::Engine::Tables which) {
             engine_->apply(events[i], which);
         } catch (const core::ProjectionError& e) {
             throw UserError(sqlstate_of(e.code), e.what())
-                .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + b.aggregate[i] +
-                        ", sequence_number=" + b.sequence[i] + ", event_type=" + b.type[i] +
+                .detail(e.detail + (e.detail.empty() ? "" : " ") + "Event aggregate_id=" + std::string(b.aggregate(i)) +
+                        ", sequence_number=" + std::string(b.sequence(i)) + ", event_type=" + std::string(b.type(i)) +
                         ", declarative projector \"" + projector_ + "\".");
         }
     }

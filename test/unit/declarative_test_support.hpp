@@ -252,7 +252,14 @@ inline int source_index(const Plan& plan, const std::string& name, const std::st
 struct TestEvent {
     std::string type;
     std::vector<std::optional<std::string>> values;
-    EventInput input() const { return EventInput{type, values.data()}; }
+    // The values as the engine reads them: views of `values`, rebuilt on every call (a copied
+    // TestEvent must not hand out views of the original).
+    EventInput input() const {
+        views.clear();
+        for (const auto& v : values) views.push_back(v ? Value(*v) : std::nullopt);
+        return EventInput{type, views.data()};
+    }
+    mutable std::vector<Value> views;
 };
 
 inline TestEvent make_event(const Plan& plan, const std::string& type,
