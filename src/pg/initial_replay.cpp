@@ -78,7 +78,7 @@ void plan_initial_replay(const Replay& replay, const EventStore& es, int batch_s
 
 // Takes the next group no other worker holds; its row lock lasts until this transaction ends.
 std::optional<PendingGroup> claim_next_group(int64_t replay_id) {
-    QueryResult r = spi_run_as_owner(
+    QueryResult r = spi_run_saved_as_owner(
         "SELECT group_no, lower_bound, upper_bound, resume_after FROM viewmig.replay_groups "
         "WHERE replay_id = $1 AND NOT done ORDER BY group_no LIMIT 1 FOR UPDATE SKIP LOCKED",
         {int8_param(replay_id)});
@@ -263,7 +263,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             range.lower_exclusive = g->resume_after.has_value();
             range.stop_after = batch_events;
             const ReplayedRange r = replay_batch(es, target, engines, range);
-            spi_run_as_owner("UPDATE viewmig.replay_groups SET done = $3, events_done = events_done + $4, "
+            spi_run_saved_as_owner("UPDATE viewmig.replay_groups SET done = $3, events_done = events_done + $4, "
                              "resume_after = coalesce($5, resume_after), worker_pid = pg_backend_pid(), "
                              "finished_at = CASE WHEN $3 THEN clock_timestamp() END WHERE replay_id = $1 AND group_no = $2",
                              {int8_param(replay.id), int4_param(g->group_no), bool_param(r.complete),

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <unordered_map>
 
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
@@ -66,6 +67,7 @@ struct ScanContext {
     int handler_batch;     // events per batch call
     const core::EventRouter* router;
     uint64 stop_after;
+    SPIPlanPtr* plan;      // the scan's plan, prepared on first use and kept (a batch per transaction)
     // Current event, for the error context.
     HeapTuple current_tuple;
     TupleDesc current_desc;
@@ -176,11 +178,14 @@ void scan_range_unguarded(ScanContext* ctx) {
 
     // Not read-only: the cursor takes a fresh snapshot (in READ COMMITTED), so it sees every
     // transaction that finished before the caller computed its bound or took its locks.
-    Portal portal = SPI_cursor_open_with_args(nullptr, ctx->sql, ctx->nparams, ctx->param_types, ctx->param_values,
-                                              ctx->param_nulls, false,
-                                              // A scan that stops early wants an ordered index scan,
-                                              // not a sort of the whole range.
-                                              CURSOR_OPT_NO_SCROLL | (ctx->stop_after ? CURSOR_OPT_FAST_PLAN : 0));
+    if (!*ctx->plan) {
+        // A scan that stops early wants an ordered index scan, not a sort of the whole range.
+        SPIPlanPtr plan = SPI_prepare_cursor(ctx->sql, ctx->nparams, ctx->param_types,
+                                             CURSOR_OPT_NO_SCROLL | (ctx->stop_after ? CURSOR_OPT_FAST_PLAN : 0));
+        if (!plan || SPI_keepplan(plan) != 0) elog(ERROR, "viewmig: could not prepare the replay scan");
+        *ctx->plan = plan;
+    }
+    Portal portal = SPI_cursor_open(nullptr, *ctx->plan, ctx->param_values, ctx->param_nulls, false);
     LOCAL_FCINFO(fcinfo, 1);
     text* previous_aggregate = nullptr;  // in scan_cxt
     bool stop = false;
@@ -304,10 +309,14 @@ ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, con
     std::vector<Oid> types(n);
     std::vector<Datum> values(n);
     std::string nulls(n, ' ');
+    // Workers run one scan per batch: its plan is kept per statement text (a handful: which bounds
+    // the range has, whether it stops early).
+    static std::unordered_map<std::string, SPIPlanPtr> plans;
+    SPIPlanPtr* plan = &plans[sql + (range.stop_after ? " -- stops early" : "")];
     ScanContext ctx{sql.c_str(), n, types.data(), values.data(), nulls.c_str(), search_path.c_str(),
                     static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), batch.get(),
-                    es.rowtype, std::max(viewmig_handler_batch_size, 1), &target.router, range.stop_after, nullptr, nullptr,
-                    -1, 0, 0, false, nullptr};
+                    es.rowtype, std::max(viewmig_handler_batch_size, 1), &target.router, range.stop_after, plan,
+                    nullptr, nullptr, -1, 0, 0, false, nullptr};
     const SqlParam* param_ptr = params.data();
     pg_call([&] {
         bind_params_unguarded(param_ptr, n, ctx.param_types, ctx.param_values, const_cast<char*>(ctx.param_nulls));

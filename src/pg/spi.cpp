@@ -3,7 +3,12 @@
 
 #include "pg/guard.hpp"
 
+#include <unordered_map>
+
 extern "C" {
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "access/xact.h"
@@ -11,6 +16,7 @@ extern "C" {
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 }
@@ -41,27 +47,8 @@ void bind_params_unguarded(const SqlParam* params, int n, Oid* types, Datum* val
 
 namespace {
 
-// Runs the statement and copies the result out of SPI memory into C++ strings.
-QueryResult run(const std::string& sql, const std::vector<SqlParam>& params) {
-    const int n = static_cast<int>(params.size());
-    std::vector<Oid> types(n);
-    std::vector<Datum> values(n);
-    std::string nulls(n, ' ');
-
-    const char* src = sql.c_str();
-    Oid* type_ptr = types.data();
-    Datum* value_ptr = values.data();
-    char* null_ptr = nulls.data();
-    const SqlParam* param_ptr = params.data();
-    SPITupleTable* table = nullptr;
-    uint64 processed = pg_call([&]() -> uint64 {
-        bind_params_unguarded(param_ptr, n, type_ptr, value_ptr, null_ptr);
-        int rc = SPI_execute_with_args(src, n, type_ptr, value_ptr, null_ptr, false, 0);
-        if (rc < 0) elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
-        table = SPI_tuptable;
-        return SPI_processed;
-    });
-
+// Copies a result out of SPI memory into C++ strings.
+QueryResult copy_result(SPITupleTable* table, uint64 processed) {
     QueryResult result;
     result.processed = processed;
     if (!table) return result;
@@ -81,16 +68,57 @@ QueryResult run(const std::string& sql, const std::vector<SqlParam>& params) {
     return result;
 }
 
+// Runs the statement: parsed and planned now, or (`saved`) with a plan prepared on its first run in
+// this backend and kept (for statements a worker runs once per batch).
+QueryResult run(const std::string& sql, const std::vector<SqlParam>& params, bool saved = false) {
+    const int n = static_cast<int>(params.size());
+    std::vector<Oid> types(n);
+    std::vector<Datum> values(n);
+    std::string nulls(n, ' ');
+
+    static std::unordered_map<std::string, SPIPlanPtr> saved_plans;
+    SPIPlanPtr* plan = saved ? &saved_plans[sql] : nullptr;
+    const char* src = sql.c_str();
+    Oid* type_ptr = types.data();
+    Datum* value_ptr = values.data();
+    char* null_ptr = nulls.data();
+    const SqlParam* param_ptr = params.data();
+    SPITupleTable* table = nullptr;
+    uint64 processed = pg_call([&]() -> uint64 {
+        bind_params_unguarded(param_ptr, n, type_ptr, value_ptr, null_ptr);
+        int rc;
+        if (plan) {
+            if (!*plan) {
+                SPIPlanPtr prepared = SPI_prepare(src, n, type_ptr);
+                if (!prepared) elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+                if (SPI_keepplan(prepared) != 0) elog(ERROR, "SPI_keepplan failed");
+                *plan = prepared;
+            }
+            rc = SPI_execute_plan(*plan, value_ptr, null_ptr, false, 0);
+        } else {
+            rc = SPI_execute_with_args(src, n, type_ptr, value_ptr, null_ptr, false, 0);
+        }
+        if (rc < 0) elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+        table = SPI_tuptable;
+        return SPI_processed;
+    });
+    return copy_result(table, processed);
+}
+
+// From the catalog directly: spi_run_as_owner runs once per batch in replay workers.
 Oid extension_owner() {
     return pg_call([]() -> Oid {
-        Oid ext = get_extension_oid("viewmig", false);
-        Oid type = OIDOID;
-        Datum value = ObjectIdGetDatum(ext);
-        int rc = SPI_execute_with_args("SELECT extowner FROM pg_catalog.pg_extension WHERE oid = $1", 1, &type,
-                                       &value, nullptr, true, 1);
-        if (rc != SPI_OK_SELECT || SPI_processed != 1) elog(ERROR, "viewmig: extension owner not found");
-        bool isnull;
-        return DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+        const Oid ext = get_extension_oid("viewmig", false);
+        Relation rel = table_open(ExtensionRelationId, AccessShareLock);
+        ScanKeyData key;
+        ScanKeyInit(&key, Anum_pg_extension_oid, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(ext));
+        SysScanDesc scan = systable_beginscan(rel, ExtensionOidIndexId, true, nullptr, 1, &key);
+        HeapTuple tuple = systable_getnext(scan);
+        if (!HeapTupleIsValid(tuple)) elog(ERROR, "viewmig: extension owner not found");
+        const Oid owner = reinterpret_cast<Form_pg_extension>(GETSTRUCT(tuple))->extowner;
+        systable_endscan(scan);
+        table_close(rel, AccessShareLock);
+        return owner;
     });
 }
 
@@ -135,6 +163,11 @@ std::optional<std::string> spi_value(const std::string& sql, const std::vector<S
 QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>& params) {
     AsUser owner(extension_owner());
     return run(sql, params);
+}
+
+QueryResult spi_run_saved_as_owner(const std::string& sql, const std::vector<SqlParam>& params) {
+    AsUser owner(extension_owner());
+    return run(sql, params, true);
 }
 
 QueryResult spi_run_with_setting(const std::string& name, const std::string& value, const std::string& sql,

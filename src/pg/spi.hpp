@@ -51,6 +51,9 @@ std::optional<std::string> spi_value(const std::string& sql, const std::vector<S
 // The same, running with the extension owner's rights: viewmig's catalog tables are writable only
 // by that role, so a user can change viewmig's state only through viewmig's functions.
 QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>& params = {});
+// The same with the plan prepared on the statement's first run in this backend and kept: for the
+// statements a replay worker runs once per batch. The parameters' types must not change.
+QueryResult spi_run_saved_as_owner(const std::string& sql, const std::vector<SqlParam>& params);
 
 // Runs `sql` with the setting `name` = `value` for this statement only (restored afterwards; a
 // transaction abort undoes it too).
