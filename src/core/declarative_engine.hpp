@@ -1,6 +1,7 @@
 // The compiled declarative projector engine: applies a Plan's rules to events and keeps the
-// resulting rows in memory (open-addressing hash maps keyed by the tables' keys), so an initial
-// replay writes each row once, in bulk, instead of running several SQL statements per event.
+// resulting rows in memory (per table: an arena holding the rows, an open-addressing hash map from
+// key to row), so an initial replay writes each row once, in bulk, instead of running several SQL
+// statements per event.
 //
 // Rows of partitioned and append-only tables (see TableMode) are final once their aggregate's
 // events are applied: take_changes() hands them over as COPY text and forgets them. Rows of shared
