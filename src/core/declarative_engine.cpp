@@ -129,10 +129,10 @@ constexpr std::size_t kFirstChunk = 8 << 10, kLargestChunk = 1 << 20;
 char* Engine::Arena::allocate(std::size_t n) {
     n = aligned(n);
     if (n > left_) {
-        std::size_t size = sizes_.empty() ? kFirstChunk : std::min(sizes_.back() * 2, kLargestChunk);
+        std::size_t size = chunks_.empty() ? kFirstChunk : std::min(last_size_ * 2, kLargestChunk);
         size = std::max(size, n);
         chunks_.emplace_back(new char[size]);  // not value-initialised: rows write every byte they read
-        sizes_.push_back(size);
+        last_size_ = size;
         next_ = chunks_.back().get();
         left_ = size;
     }
@@ -147,19 +147,16 @@ void Engine::Arena::reset() {
     if (chunks_.empty()) return;
     // Keep the largest chunk (the last): the next batch's rows need about as much.
     std::unique_ptr<char[]> keep = std::move(chunks_.back());
-    const std::size_t size = sizes_.back();
     chunks_.clear();
-    sizes_.clear();
     chunks_.push_back(std::move(keep));
-    sizes_.push_back(size);
     next_ = chunks_.back().get();
-    left_ = size;
+    left_ = last_size_;
     used_ = 0;
 }
 
 void Engine::Arena::clear() {
     std::vector<std::unique_ptr<char[]>>().swap(chunks_);
-    std::vector<std::size_t>().swap(sizes_);
+    last_size_ = 0;
     next_ = nullptr;
     left_ = used_ = 0;
 }
@@ -368,7 +365,7 @@ void Engine::insert(const CompiledOp& op, const EventInput& e, RowHead* existing
     RowHead* row = materialize(table, scratch_.data(), key.bytes, existing);
     row->state = was_pending ? RowState::Dirty : RowState::New;
     if (!was_pending) mark_pending(table, row);
-    if (!existing) t.rows.emplace(KeyRef{std::string_view(row->key, row->key_length), key.hash}, row);
+    if (!existing) t.rows.emplace(stored_key(row, key.hash), row);
 }
 
 void Engine::apply(const EventInput& e, Tables which) {
@@ -428,7 +425,7 @@ void Engine::apply(const EventInput& e, Tables which) {
                     if (tables_[op.table].complete) {
                         Table& t = tables_[op.table];
                         t.garbage += row_bytes(op.table, *row);
-                        t.rows.erase(KeyRef{std::string_view(row->key, row->key_length), key.hash});
+                        t.rows.erase(stored_key(row, key.hash));
                     }
                     row->state = RowState::Absent;  // a pending entry for it skips it
                 } else {
@@ -468,14 +465,15 @@ void Engine::known_row(int table, const TextRow& columns) {
     std::string key;
     append_key(table, key, scratch_.data());
     auto& rows = tables_[table].rows;
-    if (auto it = rows.find(KeyRef::of(key)); it != rows.end()) {
+    const KeyRef lookup = KeyRef::of(key);
+    if (auto it = rows.find(lookup); it != rows.end()) {
         tables_[table].garbage += row_bytes(table, *it->second);
         it->second->state = RowState::Absent;
         rows.erase(it);
     }
     RowHead* row = materialize(table, scratch_.data(), key, nullptr);
     row->state = RowState::Clean;
-    rows.emplace(key_ref(row), row);
+    rows.emplace(stored_key(row, lookup.hash), row);
 }
 
 void Engine::known_absent(int table, const TextRow& key_texts) {
@@ -487,10 +485,11 @@ void Engine::known_absent(int table, const TextRow& key_texts) {
     }
     std::string key;
     append_key(table, key, scratch_.data());
-    if (tables_[table].rows.count(KeyRef::of(key))) return;
+    const KeyRef lookup = KeyRef::of(key);
+    if (tables_[table].rows.count(lookup)) return;
     RowHead* row = materialize(table, scratch_.data(), key, nullptr);
     row->state = RowState::Absent;
-    tables_[table].rows.emplace(key_ref(row), row);
+    tables_[table].rows.emplace(stored_key(row, lookup.hash), row);
 }
 
 std::optional<std::string> Engine::column_text(const ColumnInfo& col, const Cell& c) const {
@@ -620,23 +619,24 @@ Changes Engine::take_changes(bool include_shared) {
 // follow their rows; those of rows no longer in the table are dropped.
 void Engine::compact(int table) {
     Table& t = tables_[table];
-    Table fresh;
-    fresh.rows.reserve(t.rows.size());
-    std::swap(fresh.arena, t.arena);  // t.arena: the new one, for materialize()
+    decltype(t.rows) rows;
+    rows.reserve(t.rows.size());
+    Arena old_arena;
+    std::swap(old_arena, t.arena);  // t.arena: the new one, for materialize()
     for (auto& [key, old] : t.rows) {
         RowHead* row = materialize(table, old->cells(), key.bytes, nullptr);
         row->state = old->state;
-        fresh.rows.emplace(key_ref(row), row);
+        rows.emplace(stored_key(row, key.hash), row);
         old->state = RowState::Moved;
         old->key = reinterpret_cast<const char*>(row);
     }
     std::vector<RowHead*> pending;
     for (RowHead* old : t.pending)
         if (old->state == RowState::Moved) pending.push_back(reinterpret_cast<RowHead*>(const_cast<char*>(old->key)));
-    t.rows = std::move(fresh.rows);
+    t.rows = std::move(rows);
     t.pending = std::move(pending);
     t.garbage = 0;
-    // fresh.arena (the old rows) is freed here.
+    // old_arena (the old rows) is freed here.
 }
 
 void Engine::evict_shared() {

@@ -113,7 +113,7 @@ private:
         void clear();  // drops everything
     private:
         std::vector<std::unique_ptr<char[]>> chunks_;
-        std::vector<std::size_t> sizes_;
+        std::size_t last_size_ = 0;  // of the newest chunk
         char* next_ = nullptr;
         std::size_t left_ = 0, used_ = 0;
     };
@@ -147,7 +147,8 @@ private:
     struct KeyRefHash {
         std::size_t operator()(const KeyRef& k) const { return k.hash; }
     };
-    static KeyRef key_ref(const RowHead* row) { return KeyRef::of(std::string_view(row->key, row->key_length)); }
+    // The map's key of a row: its key bytes in the arena, with the hash the lookup computed.
+    static KeyRef stored_key(const RowHead* row, std::size_t hash) { return {std::string_view(row->key, row->key_length), hash}; }
     struct Table {
         boost::unordered_flat_map<KeyRef, RowHead*, KeyRefHash> rows;
         std::vector<RowHead*> appended;  // append-only tables, in event order
