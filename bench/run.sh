@@ -80,6 +80,9 @@
 #                  backend, PostgreSQL's own processes (WAL writer, checkpointer, autovacuum), the
 #                  0.1 s sampler itself, and anything else running on the machine; steal (time
 #                  the hypervisor gave to other guests) is not in it and is shown apart.
+# "retried" counts batches rolled back after a lock conflict between workers (deadlock victims),
+# "early" the batches that committed before their batch_size events because another worker waited
+# for a row they held, out of all committed batches (both from the call's NOTICEs).
 # Memory of the same worker processes, read by the same sampler from /proc/<pid>/status:
 #   VmHWM MB       "peak worker memory (VmHWM, MB)": the largest VmHWM among the call's workers.
 #                  VmHWM is the process's peak resident set size (RSS high-water mark) as the
@@ -414,6 +417,7 @@ run_shape() {
         [[ "$out" == "$events_now" ]] ||
             die_with_log "replay_initial(workers => $w) replayed $out events of $events_now"
         R[$shape:replay_w$w:retries]=$(sed -n 's/.*replay_initial: \([0-9]*\) batches were replayed again.*/\1/p' <<<"$err" | tail -1)
+        R[$shape:replay_w$w:early]=$(sed -n 's/.*replay_initial: \([0-9]*\) of \([0-9]*\) batches were committed early.*/\1\/\2/p' <<<"$err" | tail -1)
         check_equal "equal_w$w" replay_schema "replay_initial(workers => $w)"
         say "shape $shape: workers => $w: ${R[$shape:replay_w$w:cpu]} worker CPU s, VmHWM ${R[$shape:replay_w$w:hwm]} MB"
         q -c 'SELECT viewmig.abort()' >>"$log" 2>&1 || die_with_log "abort after workers => $w"
@@ -526,14 +530,14 @@ report() {
     printf '   %-66s %9s %10s\n' "  declarative, generated PL/pgSQL handler, N = ${R[$s:history2]}" \
         "${R[$s:decl_increment]}" "$(div "${R[$s:decl_increment_events]}" "${R[$s:decl_increment]}" %.0f)"
     echo
-    local fmt='   %-30s %7s %8s %8s %8s %7s %6s %7s %5s %7s %6s %6s %5s\n' w k
-    printf "$fmt" "parallel replay_initial" "seconds" "events" "events/s" "speed-up" "worker" "worker" "machine" "steal" "retried" "VmHWM" "anon" "equal"
-    printf "$fmt" " (fresh prepare_initial each)" "" "" "" "" "CPU s" "cores" "cores" "cores" "batches" "MB" "MB" ""
+    local fmt='   %-30s %7s %8s %8s %8s %7s %6s %7s %5s %7s %9s %6s %6s %5s\n' w k
+    printf "$fmt" "parallel replay_initial" "seconds" "events" "events/s" "speed-up" "worker" "worker" "machine" "steal" "retried" "early" "VmHWM" "anon" "equal"
+    printf "$fmt" " (fresh prepare_initial each)" "" "" "" "" "CPU s" "cores" "cores" "cores" "batches" "/batches" "MB" "MB" ""
     for w in 1 2; do
         k=$s:replay_w$w
         printf "$fmt" "replay_initial(workers => $w)" "${R[$k]}" "${R[$k:events]}" "$(rate "replay_w$w")" \
             "$(speedup "replay_w$w" replay_w1)" "${R[$k:cpu]}" "$(div "${R[$k:cpu]}" "${R[$k]}")" "${R[$k:busy]}" \
-            "${R[$k:steal]}" "${R[$k:retries]:-0}" "${R[$k:hwm]}" "${R[$k:anon]}" "${R[$s:equal_w$w]}"
+            "${R[$k:steal]}" "${R[$k:retries]:-0}" "${R[$k:early]:-0}" "${R[$k:hwm]}" "${R[$k:anon]}" "${R[$s:equal_w$w]}"
     done
     printf '   %-66s %9s\n' "speed-up with 2 workers (workers => 1 s / workers => 2 s)" "$(speedup replay_w2 replay_w1)"
     printf '   %-66s %9s\n' "worker CPU with 2 workers / with 1 (1.00: no extra work)" "$(div "${R[$s:replay_w2:cpu]}" "${R[$s:replay_w1:cpu]}")"

@@ -202,10 +202,13 @@ void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress*
     pg_atomic_init_u64(&p.groups_total, start->groups_total);
     pg_atomic_init_u64(&p.retries, 0);
     pg_atomic_init_u64(&p.batches, 0);
+    pg_atomic_init_u64(&p.yields, 0);
+    pg_atomic_init_u64(&p.short_batches, 0);
     pg_atomic_init_u64(&p.last_job_report, static_cast<uint64>(GetCurrentTimestamp()));
     for (int i = 0; i < n; ++i) {
         memset(&shared->slots[i], 0, sizeof(WorkerSlot));
         pg_atomic_init_u32(&shared->slots[i].outcome, static_cast<uint32>(WorkerOutcome::Running));
+        pg_atomic_init_u32(&shared->slots[i].procno, 0);
     }
 
     BackgroundWorker worker;
@@ -252,6 +255,10 @@ void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress*
     if (const uint64 retries = pg_atomic_read_u64(&shared->progress.retries))
         ereport(NOTICE, (errmsg("viewmig %s: %llu batches were replayed again after lock conflicts between workers",
                                 task_name(shared->task), static_cast<unsigned long long>(retries))));
+    if (const uint64 yields = pg_atomic_read_u64(&shared->progress.yields))
+        ereport(NOTICE, (errmsg("viewmig %s: %llu of %llu batches were committed early: another worker waited for their rows",
+                                task_name(shared->task), static_cast<unsigned long long>(yields),
+                                static_cast<unsigned long long>(pg_atomic_read_u64(&shared->progress.batches)))));
     dsm_detach(seg);
 }
 
@@ -367,6 +374,7 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     if (index < 0 || index >= shared->nworkers) ereport(ERROR, (errmsg("viewmig worker: bad worker index %d", index)));
     pg::WorkerSlot* slot = &shared->slots[index];
     pg::current_worker_index = index;
+    pg_atomic_write_u32(&slot->procno, static_cast<uint32>(MyProc->pgprocno) + 1);
     // As the bootstrap superuser, then as the caller's role (see run_as.hpp).
     BackgroundWorkerInitializeConnectionByOid(shared->database, InvalidOid, 0);
     pgstat_report_appname("viewmig worker");

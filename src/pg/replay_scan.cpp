@@ -67,6 +67,8 @@ struct ScanContext {
     int handler_batch;     // events per batch call
     const core::EventRouter* router;
     uint64 stop_after;
+    bool (*stop_early)(void*);
+    void* stop_early_arg;
     SPIPlanPtr* plan;      // the scan's plan, prepared on first use and kept (a batch per transaction)
     // Current event, for the error context.
     HeapTuple current_tuple;
@@ -209,7 +211,8 @@ void scan_range_unguarded(ScanContext* ctx) {
             if (!previous_aggregate || !same_text(previous_aggregate, aggregate)) {
                 // Batches end at aggregate boundaries: a batch handler always sees whole aggregates.
                 if (batches.pending >= ctx->handler_batch) hand_over(&batches, ctx, handlers, event_cxt);
-                if (ctx->stop_after > 0 && ctx->events >= ctx->stop_after) {
+                if (ctx->stop_after > 0 && ctx->events > 0 &&
+                    (ctx->events >= ctx->stop_after || (ctx->stop_early && ctx->stop_early(ctx->stop_early_arg)))) {
                     stop = ctx->stopped_early = true;
                     break;
                 }
@@ -315,7 +318,8 @@ ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, con
     SPIPlanPtr* plan = &plans[sql + (range.stop_after ? " -- stops early" : "")];
     ScanContext ctx{sql.c_str(), n, types.data(), values.data(), nulls.c_str(), search_path.c_str(),
                     static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), batch.get(),
-                    es.rowtype, std::max(viewmig_handler_batch_size, 1), &target.router, range.stop_after, plan,
+                    es.rowtype, std::max(viewmig_handler_batch_size, 1), &target.router, range.stop_after,
+                    range.stop_early, range.stop_early_arg, plan,
                     nullptr, nullptr, -1, 0, 0, false, nullptr};
     const SqlParam* param_ptr = params.data();
     pg_call([&] {

@@ -38,6 +38,11 @@ struct EventRange {
     bool upper_inclusive = false;  // aggregate_id <= upper
     // Stop at the first aggregate boundary after this many events (0: read the whole range).
     uint64_t stop_after = 0;
+    // With stop_after: also stop at an aggregate boundary, after at least one event, when this
+    // says so (e.g. another worker waits for a row this transaction holds). Called between events,
+    // outside any handler; it must not throw or raise.
+    bool (*stop_early)(void* arg) = nullptr;
+    void* stop_early_arg = nullptr;
 };
 
 struct ReplayedRange {

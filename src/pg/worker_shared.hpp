@@ -26,11 +26,14 @@ struct WorkerProgress {
     pg_atomic_uint64 groups_total;
     pg_atomic_uint64 retries;  // batches rolled back after a lock conflict between workers
     pg_atomic_uint64 batches;  // batches committed
+    pg_atomic_uint64 yields;   // batches committed early because another worker waited for their locks
+    pg_atomic_uint64 short_batches;  // of those, the ones with few events (initial_replay.cpp)
     pg_atomic_uint64 last_job_report;  // TimestampTz of the last progress report to the job
 };
 
 struct WorkerSlot {
     pg_atomic_uint32 outcome;
+    pg_atomic_uint32 procno;  // the worker's PGPROC number + 1, once it runs (0 before)
     uint64 result;
     int sqlstate;
     char message[1024];

@@ -55,8 +55,9 @@ $extra
 }
 
 # Creates the extension, the blog domain (test/fixtures/blog.sql) and the comparison helpers
-# (compare.sql), names the event store and registers projector 'blog' with handler $opt{handler}
-# (default blog_projector), then writes blog_events(1, authors, posts_per_author).
+# (compare.sql), runs $opt{setup} (SQL, e.g. a handler of the test's own), names the event store
+# and registers projector 'blog' with handler $opt{handler} (default blog_projector), then writes
+# blog_events(1, authors, posts_per_author).
 sub install_blog
 {
 	my ($node, %opt) = @_;
@@ -70,6 +71,7 @@ CREATE EXTENSION viewmig;
 \\i $fixtures/compare.sql
 });
 	install_gated_handler($node) if $opt{gated};
+	$node->safe_psql('postgres', $opt{setup}) if $opt{setup};
 	my $handler = $opt{handler} // ($opt{gated} ? 'gated_blog' : 'blog_projector');
 	$node->safe_psql(
 		'postgres', qq{
