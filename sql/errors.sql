@@ -77,7 +77,10 @@ SELECT viewmig.replay_initial(workers => 100000);
 \set VERBOSITY default
 SELECT viewmig.replay_initial() > 0 AS replayed;
 SELECT viewmig.replay_initial();
+-- Parallel increments commit as they go: not inside a transaction block.
+BEGIN;
 SELECT viewmig.replay_increment(workers => 2);
+ROLLBACK;
 SELECT viewmig.complete();
 SELECT viewmig.prepare_completion();
 

@@ -55,6 +55,7 @@ const char* task_name(pg::WorkerTask task) {
         case pg::WorkerTask::PrepareCompletion: return "prepare_completion";
         case pg::WorkerTask::SchemaMigration: return "run_background_schema_migrations";
         case pg::WorkerTask::MigrateOnline: return "migrate_online";
+        case pg::WorkerTask::ReplayIncrement: return "replay_increment";
     }
     return "?";
 }
@@ -204,6 +205,7 @@ void start_and_wait_unguarded(const WorkerShared* input, const StartingProgress*
     pg_atomic_init_u64(&p.batches, 0);
     pg_atomic_init_u64(&p.yields, 0);
     pg_atomic_init_u64(&p.short_batches, 0);
+    pg_atomic_init_u64(&p.window_upper, 0);
     pg_atomic_init_u64(&p.last_job_report, static_cast<uint64>(GetCurrentTimestamp()));
     for (int i = 0; i < n; ++i) {
         memset(&shared->slots[i], 0, sizeof(WorkerSlot));
@@ -317,6 +319,7 @@ uint64_t run_task(WorkerShared& shared) {
         case pg::WorkerTask::PrepareCompletion: return pg::run_prepare_completion_task(shared);
         case pg::WorkerTask::SchemaMigration: return pg::run_schema_migration_task(shared);
         case pg::WorkerTask::MigrateOnline: return pg::run_migrate_online_task(shared);
+        case pg::WorkerTask::ReplayIncrement: return pg::run_parallel_increment_task(shared);
     }
     throw std::runtime_error("unknown worker task");
 }

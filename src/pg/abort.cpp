@@ -28,6 +28,7 @@ PGDLLEXPORT Datum viewmig_abort(PG_FUNCTION_ARGS) {
                                      quote_ident(replay->replay_schema).c_str())));
         drop_our_schema(replay->replay_schema);
         spi_run_as_owner("DELETE FROM viewmig.replay_groups WHERE replay_id = $1", {int8_param(replay->id)});
+        spi_run_as_owner("DELETE FROM viewmig.increment_groups WHERE replay_id = $1", {int8_param(replay->id)});
         spi_run_as_owner("DELETE FROM viewmig.replay_deferred_ddl WHERE replay_id = $1", {int8_param(replay->id)});
         spi_run_as_owner("UPDATE viewmig.replays SET state = 'aborted', finished_at = now(), updated_at = now() WHERE id = $1",
                          {int8_param(replay->id)});

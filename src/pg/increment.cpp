@@ -14,6 +14,7 @@ extern "C" {
 namespace viewmig::pg {
 
 IncrementResult replay_increment_now(const Replay& replay, const EventStore& es, std::optional<int64_t> upper_bound) {
+    refuse_if_parallel_increment_pending(replay);
     IncrementResult result;
     result.new_bound = upper_bound ? *upper_bound
                                    : to_int8(spi_value("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"));
@@ -40,10 +41,18 @@ extern "C" {
 PG_FUNCTION_INFO_V1(viewmig_replay_increment);
 PGDLLEXPORT Datum viewmig_replay_increment(PG_FUNCTION_ARGS) {
     return sql_entry([&]() -> Datum {
-        resolve_batch_size(fcinfo);
-        resolve_workers(fcinfo, false);
+        const int32_t batch_size = resolve_batch_size(fcinfo);
+        const int workers = resolve_workers(fcinfo);
         spi_connect();
         lock_replay_steps("replay_increment");
+        if (workers > 1) {
+            // No row lock here: the workers update the replay row while this backend waits.
+            const Replay replay = *require_step(core::ReplayStep::ReplayIncrement, false);
+            const bgw::StartingProgress progress = prepare_parallel_increment(replay, workers);
+            spi_finish();
+            PG_RETURN_INT64(static_cast<int64_t>(
+                bgw::run_in_workers(WorkerTask::ReplayIncrement, replay.id, batch_size, workers, progress)));
+        }
         const Replay replay = *require_step(core::ReplayStep::ReplayIncrement);
         const EventStore es = load_event_store();
         const IncrementResult r = replay_increment_now(replay, es, std::nullopt);

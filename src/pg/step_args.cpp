@@ -25,15 +25,11 @@ int32_t resolve_batch_size(FunctionCallInfo fcinfo) {
     return batch_size;
 }
 
-int resolve_workers(FunctionCallInfo fcinfo, bool parallel) {
+int resolve_workers(FunctionCallInfo fcinfo) {
     if (PG_ARGISNULL(1)) return 1;
     const int workers = PG_GETARG_INT32(1);
     if (workers < 1)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "workers must be at least 1, not " + std::to_string(workers));
-    if (!parallel && workers != 1)
-        throw UserError(ERRCODE_FEATURE_NOT_SUPPORTED, "viewmig.replay_increment() runs in the calling transaction, with no workers")
-            .detail("An increment commits or rolls back with its caller, so it can not be split over workers.")
-            .hint("Pass workers => 1 or NULL.");
     if (workers > max_worker_processes)
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "workers => " + std::to_string(workers) +
                                                              " is more than max_worker_processes")

@@ -10,8 +10,8 @@ namespace viewmig::pg {
 // batch_size (argument 0; NULL → viewmig.batch_size) must be positive. Throws UserError otherwise.
 int32_t resolve_batch_size(FunctionCallInfo fcinfo);
 
-// workers (argument 1; NULL → 1): at least 1, at most max_worker_processes, and 1 unless the step
-// can run in parallel. Throws UserError otherwise.
-int resolve_workers(FunctionCallInfo fcinfo, bool parallel);
+// workers (argument 1; NULL → 1): at least 1, at most max_worker_processes. Throws UserError
+// otherwise.
+int resolve_workers(FunctionCallInfo fcinfo);
 
 }  // namespace viewmig::pg

@@ -63,6 +63,7 @@ void discard(const Replay& replay) {
     spi_run_as_owner("DELETE FROM viewmig.view_schema_migration_tables WHERE version = $1",
                      {int8_param(replay.target_version.value_or(0))});
     spi_run_as_owner("DELETE FROM viewmig.replay_groups WHERE replay_id = $1", {int8_param(replay.id)});
+    spi_run_as_owner("DELETE FROM viewmig.increment_groups WHERE replay_id = $1", {int8_param(replay.id)});
     spi_run_as_owner("UPDATE viewmig.replays SET state = 'aborted', finished_at = now(), updated_at = now() WHERE id = $1",
                      {int8_param(replay.id)});
 }

@@ -12,7 +12,7 @@ extern "C" {
 
 namespace viewmig::pg {
 
-enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2, SchemaMigration = 3, MigrateOnline = 4 };
+enum class WorkerTask : int32 { ReplayInitial = 1, PrepareCompletion = 2, SchemaMigration = 3, MigrateOnline = 4, ReplayIncrement = 5 };
 enum class WorkerOutcome : int32 { Running = 0, Succeeded = 1, Failed = 2 };
 
 // The caller sets the *_before counters (work committed by earlier calls) before the workers
@@ -29,6 +29,7 @@ struct WorkerProgress {
     pg_atomic_uint64 yields;   // batches committed early because another worker waited for their locks
     pg_atomic_uint64 short_batches;  // of those, the ones with few events (initial_replay.cpp)
     pg_atomic_uint64 last_job_report;  // TimestampTz of the last progress report to the job
+    pg_atomic_uint64 window_upper;     // replay_increment: the end of the window the workers replay (0: none yet)
 };
 
 struct WorkerSlot {

@@ -16,6 +16,10 @@ extern int current_worker_index;
 // each (rows and checkpoint commit together). Returns the events replayed by this call.
 uint64_t run_initial_replay_task(WorkerShared& shared);
 
+// replay_increment(workers => N): plans the window's groups on the first call (or finds those of an
+// interrupted one), replays them like the initial replay, and the last worker moves the bound.
+uint64_t run_parallel_increment_task(WorkerShared& shared);
+
 // Builds the kept indexes, CLUSTERs where the view table was clustered, VACUUM ANALYZEs.
 uint64_t run_prepare_completion_task(WorkerShared& shared);
 

@@ -72,7 +72,12 @@ CREATE TABLE viewmig.replays (
     target_version    int,      -- view_schema: the version migrate_online builds
     -- Declarative projectors whose engine writes its shared rows with every batch (several workers,
     -- or a resumed replay); the others keep them in memory until replay_initial ends.
-    eager_projectors  text[] NOT NULL DEFAULT '{}'
+    eager_projectors  text[] NOT NULL DEFAULT '{}',
+    -- An unfinished replay_increment(workers => N): the events with increment_lower <= xact_id <
+    -- increment_upper, in viewmig.increment_groups; replayed_bound moves to increment_upper when
+    -- every group is done.
+    increment_lower   bigint,
+    increment_upper   bigint
 );
 CREATE UNIQUE INDEX replays_one_active ON viewmig.replays ((true))
     WHERE state NOT IN ('completed', 'aborted');
@@ -93,6 +98,11 @@ CREATE TABLE viewmig.replay_groups (
     finished_at      timestamptz,
     PRIMARY KEY (replay_id, group_no)
 );
+
+-- A parallel increment's groups: the same as replay_groups, over the events of the replay's
+-- increment window (increment_lower, increment_upper) instead of all events below initial_bound.
+CREATE TABLE viewmig.increment_groups (LIKE viewmig.replay_groups INCLUDING ALL,
+    FOREIGN KEY (replay_id) REFERENCES viewmig.replays ON DELETE CASCADE);
 
 -- DDL kept from the view tables for prepare_completion: indexes that are no constraint, and
 -- foreign keys that only check (NO ACTION / RESTRICT). Replaying aggregate by aggregate may
@@ -457,7 +467,8 @@ REVOKE EXECUTE ON FUNCTION viewmig.launcher_unclaim_job(bigint, text) FROM PUBLI
 REVOKE EXECUTE ON FUNCTION viewmig.launcher_next_due() FROM PUBLIC;
 
 -- viewmig's processes in this database: the launcher, job workers and replay workers, with what
--- each is doing; for replay workers also the groups whose last batch they committed.
+-- each is doing; for replay workers also the groups (initial or increment) whose last batch they
+-- committed.
 CREATE VIEW viewmig.workers AS
 SELECT a.pid,
        a.backend_type,
@@ -474,7 +485,9 @@ FROM pg_stat_activity a
 LEFT JOIN viewmig.jobs j ON j.worker_pid = a.pid AND j.status = 'running'
 LEFT JOIN LATERAL (
     SELECT rg.replay_id, count(*) FILTER (WHERE rg.done)::int AS groups_done, sum(rg.events_done)::bigint AS events_done
-    FROM viewmig.replay_groups rg
+    FROM (SELECT replay_id, done, events_done, worker_pid FROM viewmig.replay_groups
+          UNION ALL
+          SELECT replay_id, done, events_done, worker_pid FROM viewmig.increment_groups) rg
     WHERE rg.worker_pid = a.pid
       AND rg.replay_id IN (SELECT id FROM viewmig.replays WHERE state NOT IN ('completed', 'aborted'))
     GROUP BY rg.replay_id) g ON true
