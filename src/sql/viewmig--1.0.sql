@@ -711,7 +711,7 @@ SELECT r.id,
        r.replay_schema,
        r.archive_schema,
        r.events_total,
-       r.events_done + g.group_events AS events_done,
+       r.events_done + g.group_events + ig.group_events AS events_done,
        g.groups_total,
        g.groups_done,
        r.increments,
@@ -724,7 +724,8 @@ SELECT r.id,
        r.last_error,
        job.id AS job_id,
        job.status AS job_status,
-       (SELECT count(*)::int FROM viewmig.workers w WHERE w.replay_id = r.id AND w.backend_type = 'viewmig worker') AS workers
+       (SELECT count(*)::int FROM viewmig.workers w WHERE w.replay_id = r.id AND w.backend_type = 'viewmig worker') AS workers,
+       r.increment_upper IS NOT NULL AS increment_unfinished
 FROM viewmig.replays r
 LEFT JOIN LATERAL (
     SELECT j.id, j.status FROM viewmig.jobs j WHERE j.replay_id = r.id ORDER BY j.id DESC LIMIT 1) job ON true
@@ -733,6 +734,9 @@ LEFT JOIN LATERAL (
            coalesce(sum(events_done), 0)::bigint AS group_events,
            max(finished_at) AS last_group_at
     FROM viewmig.replay_groups WHERE replay_id = r.id) g ON true
+LEFT JOIN LATERAL (
+    SELECT coalesce(sum(events_done), 0)::bigint AS group_events
+    FROM viewmig.increment_groups WHERE replay_id = r.id) ig ON true
 LEFT JOIN LATERAL (
     SELECT round(g.group_events / nullif(extract(epoch FROM coalesce(g.last_group_at, r.updated_at)
                                                   - r.initial_started_at), 0))::bigint AS events_per_s) rate ON true

@@ -70,6 +70,8 @@ my $committed = $node->safe_psql('postgres',
 	'SELECT coalesce(sum(events_done), 0) FROM viewmig.increment_groups WHERE done');
 cmp_ok($committed, '>', 0, "its finished groups stay committed ($committed events)");
 like(window_state(), qr/^true\|\d+$/, 'its window and groups are kept');
+is($node->safe_psql('postgres', 'SELECT increment_unfinished FROM viewmig.status LIMIT 1'),
+	't', 'viewmig.status shows the unfinished increment');
 
 ($ret, $out, $err) = $node->psql('postgres', 'SELECT viewmig.replay_increment()');
 isnt($ret, 0, 'a one-backend increment refuses to run meanwhile');
@@ -81,6 +83,8 @@ $node->safe_psql('postgres', 'DELETE FROM fail_switch');
 my $rest = $node->safe_psql('postgres', 'SELECT viewmig.replay_increment(batch_size => 50, workers => 2)');
 is($committed + $rest, $new, "the second call replays the rest of the window ($rest events)");
 is(window_state(), 'false|0', 'the window is closed');
+is($node->safe_psql('postgres', 'SELECT increment_unfinished FROM viewmig.status LIMIT 1'),
+	'f', 'viewmig.status no longer shows it');
 is($node->safe_psql('postgres', 'SELECT events_done FROM viewmig.replays ORDER BY id DESC LIMIT 1'),
 	$done_before + $new, 'the replay counts every event of the window once');
 tables_match_rebuild($node, 'replay_schema', 'after the resumed increment: tables equal a rebuild from scratch');
