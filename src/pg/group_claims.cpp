@@ -126,6 +126,25 @@ bool another_worker_waits_for_me(void* arg) {
 
 }  // namespace
 
+bool close_as_last_worker(const std::string& step, int64_t replay_id, const std::string& close_sql,
+                          const std::vector<SqlParam>& params) {
+    worker_begin("viewmig " + step + ": finishing");
+    spi_run_as_owner("SELECT 1 FROM viewmig.replays WHERE id = $1 FOR UPDATE", {int8_param(replay_id)});
+    return spi_run_as_owner(close_sql, params).processed > 0;
+}
+
+bgw::StartingProgress committed_progress(const std::string& table, int64_t replay_id) {
+    const Row r = spi_run("SELECT coalesce(sum(events_done), 0), count(*) FILTER (WHERE done), count(*), "
+                          "coalesce(sum(events_estimate), 0) FROM " + table + " WHERE replay_id = $1",
+                          {int8_param(replay_id)}).rows.at(0);
+    bgw::StartingProgress progress;
+    progress.events_done = static_cast<uint64_t>(to_int8(r[0]));
+    progress.groups_done = static_cast<uint64_t>(to_int8(r[1]));
+    progress.groups_total = static_cast<uint64_t>(to_int8(r[2]));
+    progress.events_total = static_cast<uint64_t>(to_int8(r[3]));
+    return progress;
+}
+
 uint64_t insert_groups(const std::string& table, int64_t replay_id, const core::GroupPlan& plan) {
     std::vector<std::string> lowers, uppers, estimates;
     uint64_t total = 0;

@@ -6,6 +6,7 @@
 // mostly take turns on the same rows every worker but the first stops claiming.
 #pragma once
 
+#include "bgw/replay_worker.hpp"
 #include "core/group_planner.hpp"
 #include "pg/replay_scan.hpp"
 #include "pg/worker_shared.hpp"
@@ -35,9 +36,19 @@ struct GroupClaims {
 // worker replayed.
 uint64_t replay_claimed_groups(WorkerShared& shared, const GroupClaims& claims);
 
+// The last worker to finish (no group left, none held by another) closes the step: in a new
+// transaction, locks the replay row and runs `close_sql`, an UPDATE of it that only matches once
+// every group is done. True when this worker closed it; the caller then commits.
+bool close_as_last_worker(const std::string& step, int64_t replay_id, const std::string& close_sql,
+                          const std::vector<SqlParam>& params);
+
 // Inserts the plan's groups into `table` (viewmig.replay_groups or viewmig.increment_groups);
 // returns the events the plan estimates.
 uint64_t insert_groups(const std::string& table, int64_t replay_id, const core::GroupPlan& plan);
+
+// What earlier, interrupted calls committed in the replay's groups in `table`, so that the
+// caller's progress NOTICEs count on from there (events_total: the plan's estimate).
+bgw::StartingProgress committed_progress(const std::string& table, int64_t replay_id);
 
 // Sets the short lock_timeout and deadlock_timeout of parallel workers for this session (see
 // group_claims.cpp); call in a transaction.

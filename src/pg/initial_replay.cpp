@@ -179,15 +179,11 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     };
     const uint64_t replayed = replay_claimed_groups(shared, claims);
 
-    // The last worker to finish (no group left, none held by another) closes the initial replay.
-    worker_begin("viewmig replay_initial: finishing");
-    spi_run_as_owner("SELECT 1 FROM viewmig.replays WHERE id = $1 FOR UPDATE", {int8_param(replay.id)});
-    const QueryResult finished = spi_run_as_owner(
-        "UPDATE viewmig.replays SET state = 'replayed', replayed_bound = initial_bound, last_error = NULL, "
-        "updated_at = now() WHERE id = $1 AND state = 'replaying_initial' "
-        "AND NOT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND NOT done)",
-        {int8_param(replay.id)});
-    if (finished.processed > 0) {
+    if (close_as_last_worker("replay_initial", replay.id,
+                             "UPDATE viewmig.replays SET state = 'replayed', replayed_bound = initial_bound, last_error = NULL, "
+                             "updated_at = now() WHERE id = $1 AND state = 'replaying_initial' "
+                             "AND NOT EXISTS (SELECT 1 FROM viewmig.replay_groups WHERE replay_id = $1 AND NOT done)",
+                             {int8_param(replay.id)})) {
         report_activity("viewmig replay_initial: writing the declarative engines' shared rows");
         for (auto& engine : engines) engine->finish();
         report_activity("viewmig replay_initial: adding the keys of bulk-loaded tables");
@@ -212,15 +208,7 @@ PGDLLEXPORT Datum viewmig_replay_initial(PG_FUNCTION_ARGS) {
         lock_replay_steps("replay_initial");
         // No row lock here: the workers update the replay row while this backend waits.
         const Replay replay = *require_step(core::ReplayStep::ReplayInitial, false);
-        // What earlier, interrupted calls committed, so that progress counts on from there.
-        const Row before = spi_run("SELECT coalesce(sum(events_done), 0), count(*) FILTER (WHERE done), "
-                                   "count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
-                                   {int8_param(replay.id)}).rows.at(0);
-        bgw::StartingProgress progress;
-        progress.events_done = static_cast<uint64_t>(to_int8(before[0]));
-        progress.groups_done = static_cast<uint64_t>(to_int8(before[1]));
-        progress.groups_total = static_cast<uint64_t>(to_int8(before[2]));
-        progress.events_total = static_cast<uint64_t>(replay.events_total.value_or(0));
+        const bgw::StartingProgress progress = committed_progress("viewmig.replay_groups", replay.id);
         spi_finish();
         const uint64_t events = bgw::run_in_workers(WorkerTask::ReplayInitial, replay.id, batch_size, workers, progress);
         PG_RETURN_INT64(static_cast<int64_t>(events));

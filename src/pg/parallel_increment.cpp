@@ -129,16 +129,13 @@ uint64_t run_parallel_increment_task(WorkerShared& shared) {
     claims.replay = [&](const EventRange& range) { return replay_range(es, target, range); };
     const uint64_t replayed = replay_claimed_groups(shared, claims);
 
-    // The last worker to finish (no group left, none held by another) closes the window.
-    worker_begin("viewmig replay_increment: finishing");
-    spi_run_as_owner("SELECT 1 FROM viewmig.replays WHERE id = $1 FOR UPDATE", {int8_param(replay.id)});
-    const QueryResult finished = spi_run_as_owner(
-        "UPDATE viewmig.replays SET replayed_bound = increment_upper, increment_lower = NULL, increment_upper = NULL, "
-        "events_done = events_done + (SELECT coalesce(sum(events_done), 0) FROM viewmig.increment_groups WHERE replay_id = $1), "
-        "increments = increments + 1, updated_at = now() WHERE id = $1 AND increment_upper = $2 "
-        "AND NOT EXISTS (SELECT 1 FROM viewmig.increment_groups WHERE replay_id = $1 AND NOT done)",
-        {int8_param(replay.id), int8_param(window.upper)});
-    if (finished.processed > 0)
+    if (close_as_last_worker(
+            "replay_increment", replay.id,
+            "UPDATE viewmig.replays SET replayed_bound = increment_upper, increment_lower = NULL, increment_upper = NULL, "
+            "events_done = events_done + (SELECT coalesce(sum(events_done), 0) FROM viewmig.increment_groups WHERE replay_id = $1), "
+            "increments = increments + 1, updated_at = now() WHERE id = $1 AND increment_upper = $2 "
+            "AND NOT EXISTS (SELECT 1 FROM viewmig.increment_groups WHERE replay_id = $1 AND NOT done)",
+            {int8_param(replay.id), int8_param(window.upper)}))
         spi_run_as_owner("DELETE FROM viewmig.increment_groups WHERE replay_id = $1", {int8_param(replay.id)});
     worker_commit();
     return replayed;
@@ -151,16 +148,7 @@ bgw::StartingProgress prepare_parallel_increment(const Replay& replay, int worke
                             ") can not run inside a transaction block")
             .detail("Its workers commit as they go, apart from the calling transaction.")
             .hint("Call it on its own, or with workers => 1 to replay in the calling transaction.");
-    // What an interrupted call committed, so that progress counts on from there.
-    const Row before = spi_run("SELECT coalesce(sum(events_done), 0), count(*) FILTER (WHERE done), count(*), "
-                               "coalesce(sum(events_estimate), 0) FROM viewmig.increment_groups WHERE replay_id = $1",
-                               {int8_param(replay.id)}).rows.at(0);
-    bgw::StartingProgress progress;
-    progress.events_done = static_cast<uint64_t>(to_int8(before[0]));
-    progress.groups_done = static_cast<uint64_t>(to_int8(before[1]));
-    progress.groups_total = static_cast<uint64_t>(to_int8(before[2]));
-    progress.events_total = static_cast<uint64_t>(to_int8(before[3]));
-    return progress;
+    return committed_progress("viewmig.increment_groups", replay.id);
 }
 
 }  // namespace viewmig::pg
