@@ -15,7 +15,6 @@
 #include "pg/increment.hpp"
 #include "pg/replay_scan.hpp"
 #include "pg/spi.hpp"
-#include "pg/step_lock.hpp"
 #include "pg/transaction_control.hpp"
 #include "pg/worker_tasks.hpp"
 
@@ -91,9 +90,9 @@ void refuse_if_parallel_increment_pending(const Replay& replay) {
 }
 
 uint64_t run_parallel_increment_task(WorkerShared& shared) {
-    // Every worker runs this; the first to get the lock plans the window, the others find it.
+    // Every worker runs this; the replay row's lock (lock_bounds) makes the first plan the window
+    // and the others find it, and keeps a sibling's close of the window out meanwhile.
     worker_begin("viewmig replay_increment: planning");
-    lock_group_planning();
     const Replay replay = load_replay(shared.replay_id);
     if (replay.state != core::ReplayState::Replayed && replay.state != core::ReplayState::CompletionPrepared)
         throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -109,10 +108,9 @@ uint64_t run_parallel_increment_task(WorkerShared& shared) {
     }
     const Window window = bounds.pending ? *bounds.pending : plan_window(replay, es, shared.batch_size, bounds.replayed);
     pg_atomic_write_u64(&shared.progress.window_upper, static_cast<uint64>(window.upper));
-    const Row groups = spi_run("SELECT count(*), coalesce(sum(events_estimate), 0) FROM viewmig.increment_groups "
-                               "WHERE replay_id = $1", {int8_param(replay.id)}).rows.at(0);
-    pg_atomic_write_u64(&shared.progress.groups_total, static_cast<uint64>(to_int8(groups[0])));
-    pg_atomic_write_u64(&shared.progress.events_total, static_cast<uint64>(to_int8(groups[1])));
+    const bgw::StartingProgress planned = committed_progress("viewmig.increment_groups", replay.id);
+    pg_atomic_write_u64(&shared.progress.groups_total, planned.groups_total);
+    pg_atomic_write_u64(&shared.progress.events_total, planned.events_total);
     const ReplayTarget target = ReplayTarget::for_projectors(load_projector_versions(replay.projectors, replay.versions),
                                                              replay.replay_schema, shared.search_path);
     if (shared.nworkers > 1) use_parallel_lock_timeouts();
