@@ -120,7 +120,8 @@ std::vector<ProjectorVersion> load_projector_versions(const std::vector<std::str
 namespace {
 const char* kReplayColumns =
     "SELECT id, state, projectors::text, versions::text, view_schema, replay_schema, archive_schema, "
-    "       managed_tables::text, batch_size, initial_bound, replayed_bound, events_total, events_done, kind, target_version "
+    "       managed_tables::text, batch_size, initial_bound, replayed_bound, events_total, events_done, kind, target_version, "
+    "       increment_upper "
     "FROM viewmig.replays ";
 
 Replay to_replay(const Row& row) {
@@ -144,6 +145,7 @@ Replay to_replay(const Row& row) {
     r.events_done = to_int8(row[12]);
     r.view_schema_migration = *row[13] == "view_schema";
     r.target_version = opt(row[14]);
+    r.increment_upper = opt(row[15]);
     return r;
 }
 }  // namespace

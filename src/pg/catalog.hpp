@@ -55,6 +55,8 @@ struct Replay {
     // view schema's <table>_<target_version> tables; migrate_offline swaps by renaming.
     bool view_schema_migration = false;
     std::optional<int64_t> target_version;
+    // The end of an unfinished replay_increment(workers => N) window (parallel_increment.cpp).
+    std::optional<int64_t> increment_upper;
 };
 
 // ERROR with a HINT to call set_event_store when none is set.

@@ -158,10 +158,9 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
             es, *p, std::move(plan), replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred));
     }
     const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema, shared.search_path);
-    pg_atomic_write_u64(&shared.progress.groups_total,
-                        std::stoull(*spi_value("SELECT count(*) FROM viewmig.replay_groups WHERE replay_id = $1",
-                                               {int8_param(replay.id)})));
-    pg_atomic_write_u64(&shared.progress.events_total, static_cast<uint64>(replay.events_total.value_or(0)));
+    const bgw::StartingProgress planned = committed_progress("viewmig.replay_groups", replay.id);
+    pg_atomic_write_u64(&shared.progress.groups_total, planned.groups_total);
+    pg_atomic_write_u64(&shared.progress.events_total, planned.events_total);
     if (workers > 1) use_parallel_lock_timeouts();
     worker_commit();
 

@@ -80,8 +80,7 @@ Window plan_window(const Replay& replay, const EventStore& es, int batch_size, i
 }  // namespace
 
 void refuse_if_parallel_increment_pending(const Replay& replay) {
-    if (!spi_value("SELECT 1 FROM viewmig.replays WHERE id = $1 AND increment_upper IS NOT NULL", {int8_param(replay.id)}))
-        return;
+    if (!replay.increment_upper) return;
     throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                     "replay " + std::to_string(replay.id) + " has an unfinished parallel increment")
         .detail("An interrupted replay_increment(workers => N) committed part of its events; replaying them here would "
