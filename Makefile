@@ -5,7 +5,7 @@
 
 EXTENSION   = viewmig
 MODULE_big  = viewmig
-DATA        = src/sql/viewmig--1.0.sql
+DATA        = src/sql/viewmig--1.0.sql src/sql/viewmig--1.0--1.1.sql
 PGFILEDESC  = "viewmig - online replay of event-sourced projectors"
 
 CORE_SRCS = $(wildcard src/core/*.cpp)
