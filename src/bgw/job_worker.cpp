@@ -15,6 +15,7 @@ extern "C" {
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
 #include "tcop/tcopprot.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 }
 
@@ -66,6 +67,9 @@ extern "C" PGDLLEXPORT void viewmig_job_worker_main(Datum) {
     // As the bootstrap superuser; the job's own role is taken once the job is read (run_as.hpp).
     BackgroundWorkerInitializeConnectionByOid(args.database, InvalidOid, 0);
     pgstat_report_appname(viewmig::bgw::kJobWorkerType);
+    // Never a database's default search_path (someone else's choice) while running as the
+    // bootstrap superuser; the steps the job calls pin their own.
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
     PG_TRY();
     {
         viewmig::pg::sql_entry([&] { viewmig::pg::run_job(args.job_id, args.attempt); });

@@ -337,10 +337,6 @@ uint64_t run_in_workers(pg::WorkerTask task, int64_t replay_id, int32_t batch_si
     input.nworkers = nworkers;
     input.job_id = pg::current_job_id;
     input.progress_interval_ms = viewmig_progress_interval_ms;
-    const std::string path = pg::current_search_path();
-    if (path.size() >= sizeof input.search_path)
-        throw pg::UserError(ERRCODE_NAME_TOO_LONG, "search_path is too long for a viewmig worker");
-    copy_text(input.search_path, sizeof input.search_path, path.c_str());
     const std::string settings = pg::capture_settings();
     if (settings.size() >= sizeof input.settings)
         throw pg::UserError(ERRCODE_NAME_TOO_LONG, "viewmig settings are too long for a viewmig worker");
@@ -387,6 +383,10 @@ extern "C" PGDLLEXPORT void viewmig_replay_worker_main(Datum main_arg) {
     SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
     // Each group's query runs once and spends its time in handlers: JIT compilation is pure cost.
     SetConfigOption("jit", "off", PGC_USERSET, PGC_S_SESSION);
+    // A database's or role's default search_path (ALTER DATABASE/ROLE ... SET) is someone else's
+    // choice: the worker's own SQL resolves names in pg_catalog only; handlers get theirs
+    // (projector_rights.hpp).
+    SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 
     PG_TRY();
     {

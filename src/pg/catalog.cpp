@@ -5,7 +5,12 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/errcodes.h"
+#include "utils/lsyscache.h"
 }
 
 namespace viewmig::pg {
@@ -58,7 +63,7 @@ namespace {
 const char* kProjectorColumns =
     "SELECT projector, version, handler::text, handler::oid, view_schema, managed_tables::text, "
     "       additional_replay_indexes::text, event_types::text, live, status, mode = 'batch', "
-    "       rules::text, json_column "
+    "       rules::text, json_column, owner::oid, search_path "
     "FROM viewmig.projector_versions ";
 
 ProjectorVersion to_projector(const Row& row) {
@@ -76,6 +81,8 @@ ProjectorVersion to_projector(const Row& row) {
     p.batch = to_bool(row[10]);
     p.rules = row[11];
     p.json_column = row[12].value_or("");
+    p.owner = row[13] ? static_cast<Oid>(std::stoul(*row[13])) : InvalidOid;
+    p.search_path = row[14].value_or("");
     return p;
 }
 }  // namespace
@@ -168,14 +175,18 @@ Replay load_replay(int64_t id) {
 
 void require_table_owner_rights(const std::string& view_schema, const std::string& table, const std::string& purpose) {
     const std::string qualified = quote_qualified(view_schema, table);
-    QueryResult r = spi_run(
-        "SELECT pg_has_role(c.relowner, 'USAGE') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind = 'r'",
-        {text_param(view_schema), text_param(table)});
-    if (r.rows.empty())
+    // In C, not SQL: no function or operator a caller controls can answer a rights check.
+    Oid relid = InvalidOid;
+    char relkind = 0;
+    pg_call([&] {
+        const Oid nsp = get_namespace_oid(view_schema.c_str(), true);
+        relid = OidIsValid(nsp) ? get_relname_relid(table.c_str(), nsp) : InvalidOid;
+        if (OidIsValid(relid)) relkind = get_rel_relkind(relid);
+    });
+    if (!OidIsValid(relid) || relkind != RELKIND_RELATION)
         throw UserError(ERRCODE_UNDEFINED_TABLE, "managed table " + qualified + " does not exist")
             .hint("Create it in the view schema, or register the projector again with its current tables.");
-    if (!to_bool(r.rows[0][0]))
+    if (!pg_call([&] { return pg_class_ownercheck(relid, GetUserId()); }))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of table " + qualified + " to " + purpose)
             .hint("Run the replay as the owner of the view tables (or a member of that role).");
 }

@@ -40,6 +40,10 @@ struct ProjectorVersion {
     std::optional<std::string> rules;
     std::string json_column;
     std::string status;
+    // The role that registered the projector first: its handler runs as that role, with the
+    // target schema and then `search_path` (the registering session's) as search_path.
+    Oid owner = InvalidOid;
+    std::string search_path;
 };
 
 struct Replay {

@@ -2,6 +2,7 @@
 // rows the batch needs, apply, write. The scan and the COPY run inside pg_call with plain C data
 // only; events are copied into C++ strings between the fetches.
 #include "pg/declarative_replay.hpp"
+#include "pg/projector_rights.hpp"
 
 #include "core/declarative_sql.hpp"
 #include "pg/bulk_constraints.hpp"
@@ -176,6 +177,8 @@ DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersio
       replay_(replay),
       plan_(std::move(plan)),
       deferred_(mode == Mode::Deferred) {
+    check_projector_owner(projector);
+    run_as_ = role_to_switch_to(projector.owner);
     engine_ = std::make_unique<core::Engine>(plan_, deferred_);
     for (const auto& t : plan_.tables) {
         auto oid = spi_value("SELECT to_regclass($1)::oid", {text_param(quote_qualified(replay_schema_, t.info.name))});
@@ -204,6 +207,7 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
     for (std::size_t t = 0; t < missing.size(); ++t) {
         if (missing[t].empty()) continue;
         const core::CompiledTable& table = plan_.tables[t];
+        ActingAs as_owner(run_as_);
         QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table),
                                                 column_arrays(missing[t], table.key_columns.size()));
         for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), row);
@@ -212,6 +216,9 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
 }
 
 void DeclarativeReplay::write(const core::Changes& changes) {
+    // The tables' defaults, constraints and triggers run as the projector's owner, as they would
+    // in its handler (projector_rights.hpp).
+    ActingAs as_owner(run_as_);
     const std::string path = quote_ident(replay_schema_);
     auto params_of = [](const core::RowSet& set) { return column_arrays(set.rows, set.columns.size()); };
     for (const auto& d : changes.deletes)

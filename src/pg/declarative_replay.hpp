@@ -62,6 +62,7 @@ private:
     std::string select_list_;
     bool deferred_;
     bool restore_needed_ = false;
+    Oid run_as_ = InvalidOid;  // the projector's owner, when it is not the current user
 };
 
 // The ranges of events a resumed replay_initial already replayed (committed groups, whole or up

@@ -21,7 +21,7 @@ IncrementResult replay_increment_now(const Replay& replay, const EventStore& es,
     const int64_t lower = replay.replayed_bound.value_or(0);
     if (result.new_bound > lower) {
         const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
-        const ReplayTarget target = ReplayTarget::for_projectors(projectors, replay.replay_schema, current_search_path());
+        const ReplayTarget target = ReplayTarget::for_projectors(projectors, replay.replay_schema);
         result.events = replay_range(es, target, {std::nullopt, std::nullopt, lower, result.new_bound}).events;
     } else {
         result.new_bound = lower;

@@ -157,7 +157,7 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
         engines.push_back(std::make_unique<DeclarativeReplay>(
             es, *p, std::move(plan), replay, is_eager ? DeclarativeReplay::Mode::Eager : DeclarativeReplay::Mode::Deferred));
     }
-    const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema, shared.search_path);
+    const ReplayTarget target = ReplayTarget::for_projectors(handled, replay.replay_schema);
     const bgw::StartingProgress planned = committed_progress("viewmig.replay_groups", replay.id);
     pg_atomic_write_u64(&shared.progress.groups_total, planned.groups_total);
     pg_atomic_write_u64(&shared.progress.events_total, planned.events_total);

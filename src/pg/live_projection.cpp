@@ -9,6 +9,11 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tupconvert.h"
+#include "catalog/partition.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/syscache.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/array.h"
@@ -31,9 +36,28 @@ namespace {
 
 const char* kLiveProjectors =
     "SELECT v.handler::oid, v.event_types, quote_ident(v.view_schema), "
-    "       s.events::oid, s.event_type_column::text, v.mode = 'batch' "
+    "       s.events::oid, s.event_type_column::text, v.mode = 'batch', v.owner::oid, v.search_path, "
+    "       v.rules IS NOT NULL, v.projector "
     "FROM viewmig.projector_versions v CROSS JOIN viewmig.event_store s "
     "WHERE v.status = 'active' AND v.live ORDER BY v.projector";
+
+// The handler runs as the projector's owner (see projector_rights.hpp), only while that role
+// still controls the handler's code and may execute it.
+void check_live_handler(Oid handler, Oid owner, bool declarative, const char* projector) {
+    HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler));
+    if (!HeapTupleIsValid(tuple))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
+                        errmsg("the handler of live projector \"%s\" no longer exists", projector),
+                        errhint("Register the projector again, or with live => false.")));
+    const Oid handler_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+    ReleaseSysCache(tuple);
+    if ((!declarative && !has_privs_of_role(owner, handler_owner)) ||
+        pg_proc_aclcheck(handler, owner, ACL_EXECUTE) != ACLCHECK_OK)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("the owner of live projector \"%s\" no longer controls its handler", projector),
+                        errdetail("A handler runs as the projector's owner; code another role can change must not."),
+                        errhint("Give the handler back to the projector's owner, or register the projector again.")));
+}
 
 bool type_matches(Datum types_datum, bool types_null, const char* event_type) {
     if (types_null) return true;
@@ -50,7 +74,12 @@ bool type_matches(Datum types_datum, bool types_null, const char* event_type) {
 
 void project_live_unguarded(TriggerData* trigger) {
     if (SPI_connect() != SPI_OK_CONNECT) elog(ERROR, "viewmig: SPI_connect failed");
+    // The inserting session's search_path (or its database's default) must not choose the
+    // functions and operators of viewmig's own query.
+    const int query_level = NewGUCNestLevel();
+    set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
     if (SPI_execute(kLiveProjectors, true, 0) != SPI_OK_SELECT) elog(ERROR, "viewmig: reading live projectors failed");
+    AtEOXact_GUC(true, query_level);
     SPITupleTable* projectors = SPI_tuptable;
     const uint64 count = SPI_processed;
     if (count == 0) {
@@ -65,7 +94,17 @@ void project_live_unguarded(TriggerData* trigger) {
     Relation parent = table_open(events, AccessShareLock);
     TupleDesc parent_desc = RelationGetDescr(parent);
     HeapTuple tuple = trigger->tg_trigtuple;
-    if (RelationGetRelid(trigger->tg_relation) != events) {
+    // Only events of the event store (or one of its partitions) are projected: anyone may create
+    // a trigger with this function on a table of their own, whose rows must never reach the
+    // projectors' handlers, which run with their owners' rights.
+    const Oid fired_on = RelationGetRelid(trigger->tg_relation);
+    if (fired_on != events && !(trigger->tg_relation->rd_rel->relispartition &&
+                                list_member_oid(get_partition_ancestors(fired_on), events)))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("viewmig.live_projection() fired on %s, which is not the event store",
+                               RelationGetRelationName(trigger->tg_relation)),
+                        errhint("Only the event store's viewmig_live_projection trigger may call it; drop this trigger.")));
+    if (fired_on != events) {
         TupleConversionMap* map = convert_tuples_by_name(RelationGetDescr(trigger->tg_relation), parent_desc);
         if (map) tuple = execute_attr_map_tuple(tuple, map);
     }
@@ -82,9 +121,20 @@ void project_live_unguarded(TriggerData* trigger) {
         if (!type_matches(types, types_null, event_type)) continue;
         const Oid handler = DatumGetObjectId(SPI_getbinval(p, projectors->tupdesc, 1, &isnull));
         const char* schema = SPI_getvalue(p, projectors->tupdesc, 3);
-        const char* base = GetConfigOption("search_path", false, false);
-        const char* path = base && base[0] ? psprintf("%s, %s", schema, base) : schema;
+        const Oid owner = DatumGetObjectId(SPI_getbinval(p, projectors->tupdesc, 7, &isnull));
+        const char* recorded_path = SPI_getvalue(p, projectors->tupdesc, 8);
+        const bool declarative = DatumGetBool(SPI_getbinval(p, projectors->tupdesc, 9, &isnull));
+        const char* projector = SPI_getvalue(p, projectors->tupdesc, 10);
+        check_live_handler(handler, owner, declarative, projector);
+        // The view schema first, then the projector's recorded search_path — never the inserting
+        // role's, whose functions must not run with the owner's rights.
+        const char* path = recorded_path && recorded_path[0] ? psprintf("%s, %s", schema, recorded_path) : schema;
+        Oid saved_user;
+        int saved_context;
+        GetUserIdAndSecContext(&saved_user, &saved_context);
         const int guc_level = NewGUCNestLevel();
+        if (owner != saved_user)
+            SetUserIdAndSecContext(owner, saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
         set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
         const bool batch = DatumGetBool(SPI_getbinval(p, projectors->tupdesc, 6, &isnull));
         if (batch) {
@@ -98,7 +148,8 @@ void project_live_unguarded(TriggerData* trigger) {
         } else {
             OidFunctionCall1(handler, row);
         }
-        AtEOXact_GUC(true, guc_level);
+        AtEOXact_GUC(false, guc_level);
+        SetUserIdAndSecContext(saved_user, saved_context);
     }
     SPI_finish();
 }

@@ -111,7 +111,7 @@ uint64_t run_parallel_increment_task(WorkerShared& shared) {
     pg_atomic_write_u64(&shared.progress.groups_total, planned.groups_total);
     pg_atomic_write_u64(&shared.progress.events_total, planned.events_total);
     const ReplayTarget target = ReplayTarget::for_projectors(load_projector_versions(replay.projectors, replay.versions),
-                                                             replay.replay_schema, shared.search_path);
+                                                             replay.replay_schema);
     if (shared.nworkers > 1) use_parallel_lock_timeouts();
     worker_commit();
 

@@ -3,8 +3,11 @@
 
 #include "pg/guard.hpp"
 #include "pg/live_projection.hpp"
+#include "pg/replay_scan.hpp"
 
 extern "C" {
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/errcodes.h"
 }
 
@@ -13,7 +16,7 @@ namespace viewmig::pg {
 // Returns the view schema and the table names (in the given order).
 std::pair<std::string, std::vector<std::string>> check_managed_tables(const EventStore& es, const SqlParam& tables) {
     QueryResult r = spi_run(
-        "SELECT u.t::oid, n.nspname, c.relname, c.relkind::text, pg_has_role(c.relowner, 'USAGE') "
+        "SELECT u.t::oid, n.nspname, c.relname, c.relkind::text "
         "FROM unnest($1::regclass[]) WITH ORDINALITY u(t, ord) "
         "LEFT JOIN pg_class c ON c.oid = u.t LEFT JOIN pg_namespace n ON n.oid = c.relnamespace ORDER BY u.ord",
         {tables});
@@ -34,7 +37,8 @@ std::pair<std::string, std::vector<std::string>> check_managed_tables(const Even
             throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "managed table " + qualified + " is outside the view schema " +
                                                                  quote_ident(view_schema))
                 .detail("All managed tables of all projectors live in one view schema.");
-        if (!to_bool(row[4]))
+        const Oid relid = static_cast<Oid>(std::stoul(*row[0]));
+        if (!pg_call([&] { return pg_class_ownercheck(relid, GetUserId()); }))
             throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of table " + qualified)
                 .detail("viewmig rebuilds and swaps managed tables, which needs their owner's rights.");
         for (const auto& n : names)
@@ -87,6 +91,26 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
 
     // Serialise registrations of one projector.
     spi_run("SELECT pg_advisory_xact_lock(hashtext('viewmig.register_projector'), hashtext($1))", {text_param(name)});
+
+    // A projector belongs to the role that registered it first: only that role (or a member of it)
+    // registers new versions, which then run its handlers with its rights.
+    const Oid caller = pg_call([] { return GetUserId(); });
+    Oid owner = caller;
+    if (auto existing_owner = spi_value("SELECT owner::oid FROM viewmig.projector_versions WHERE projector = $1 LIMIT 1",
+                                        {text_param(name)})) {
+        owner = static_cast<Oid>(std::stoul(*existing_owner));
+        if (!pg_call([&] { return has_privs_of_role(caller, owner); })) {
+            const char* owner_name = pg_call([&] { return GetUserNameFromId(owner, true); });
+            throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "projector \"" + name + "\" belongs to role " +
+                                                                (owner_name ? owner_name : "(dropped)"))
+                .detail("Only its owner (or a member of that role) may register new versions of it.")
+                .hint("Choose another name for your projector.");
+        }
+    }
+    if (d.live && !pg_call([&] { return pg_class_aclcheck(es.events, caller, ACL_TRIGGER) == ACLCHECK_OK; }))
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied to project event table " + es.qualified() + " live")
+            .detail("live => true runs the handler for every event inserted into the event table, as a trigger does.")
+            .hint("Ask the event table's owner for GRANT TRIGGER ON " + es.qualified() + ", or register with live => false.");
     QueryResult existing = spi_run(
         "SELECT version, status, (" + same_definition + ") FROM viewmig.projector_versions "
         "WHERE projector = $1 AND status IN ('active', 'pending') ORDER BY status DESC",
@@ -107,12 +131,14 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
                          "WHERE projector = $1 AND status = 'pending'", {text_param(name)});
         std::vector<SqlParam> insert = definition;
         insert.push_back(bool_param(has_active));
+        insert.push_back(oid_param(owner));
+        insert.push_back(text_param(current_search_path()));
         version = static_cast<int>(to_int8(spi_run_as_owner(
             "INSERT INTO viewmig.projector_versions (projector, version, handler, view_schema, managed_tables, "
-            "  additional_replay_indexes, event_types, live, mode, rules, json_column, status, activated_at) "
+            "  additional_replay_indexes, event_types, live, mode, rules, json_column, status, activated_at, owner, search_path) "
             "SELECT $1, coalesce((SELECT max(version) FROM viewmig.projector_versions WHERE projector = $1), 0) + 1, "
             "  $2::regprocedure, $3, $4::name[], $5::text[], $6::text[], $7, $8, $9::jsonb, $10::name, "
-            "  CASE WHEN $11 THEN 'pending' ELSE 'active' END, CASE WHEN $11 THEN NULL ELSE now() END "
+            "  CASE WHEN $11 THEN 'pending' ELSE 'active' END, CASE WHEN $11 THEN NULL ELSE now() END, $12::oid::regrole, $13 "
             "RETURNING version",
             insert).rows.at(0)[0]));
         if (has_active) {

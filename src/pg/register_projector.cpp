@@ -9,6 +9,8 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
 }
@@ -20,7 +22,7 @@ namespace {
 void check_handler(const EventStore& es, const SqlParam& handler, bool batch) {
     QueryResult r = spi_run(
         "SELECT p.oid::regprocedure::text, p.pronargs, p.proargtypes[0], p.prokind::text, "
-        "       has_function_privilege(p.oid, 'EXECUTE'), format_type($2, NULL), "
+        "       NULL, format_type($2, NULL), "
         "       CASE WHEN $3 THEN (SELECT typarray FROM pg_type WHERE oid = $2) ELSE $2 END "
         "FROM pg_proc p WHERE p.oid = $1",
         {handler, oid_param(es.rowtype), bool_param(batch)});
@@ -32,8 +34,15 @@ void check_handler(const EventStore& es, const SqlParam& handler, bool batch) {
                           : "A handler takes exactly one argument of the event table's row type " + *row[5] + ".")
             .hint(batch ? "CREATE FUNCTION my_handler(events " + *row[5] + "[]) RETURNS void ..., or register it with mode => 'event'."
                         : "CREATE FUNCTION my_handler(e " + *row[5] + ") RETURNS void ...");
-    if (!to_bool(row[4]))
+    // In C: a caller's functions can not answer these checks. The handler runs as the projector's
+    // owner (projector_rights.hpp), so that role must control its code, not just be allowed to run it.
+    const Oid handler_oid = static_cast<Oid>(std::stoul(*handler.text));
+    if (!pg_call([&] { return pg_proc_aclcheck(handler_oid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK; }))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for handler " + signature);
+    if (!pg_call([&] { return pg_proc_ownercheck(handler_oid, GetUserId()); }))
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of handler " + signature)
+            .detail("The handler runs with the rights of the projector's owner; code another role can change must not.")
+            .hint("Register the projector as the handler's owner (or a member of that role), or ALTER FUNCTION ... OWNER TO you.");
 }
 
 }  // namespace

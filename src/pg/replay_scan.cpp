@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "pg/guard.hpp"
+#include "pg/projector_rights.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -24,20 +25,22 @@ extern "C" {
 
 namespace viewmig::pg {
 
-ReplayTarget ReplayTarget::for_projectors(const std::vector<ProjectorVersion>& projectors, std::string target_schema,
-                                          std::string base_search_path) {
+ReplayTarget ReplayTarget::for_projectors(const std::vector<ProjectorVersion>& projectors, std::string target_schema) {
     std::vector<std::optional<std::vector<std::string>>> filters;
-    std::vector<Oid> handlers;
+    std::vector<Oid> handlers, run_as;
     std::vector<bool> batch;
-    std::vector<std::string> names;
+    std::vector<std::string> names, paths;
     for (const auto& p : projectors) {
+        check_projector_owner(p);
         filters.push_back(p.event_types);
         handlers.push_back(p.handler_oid);
         batch.push_back(p.batch);
         names.push_back(p.projector);
+        run_as.push_back(role_to_switch_to(p.owner));
+        paths.push_back(handler_search_path(target_schema, p));
     }
     return ReplayTarget{std::move(names), std::move(handlers), std::move(batch), core::EventRouter(filters),
-                        std::move(target_schema), std::move(base_search_path)};
+                        std::move(target_schema), std::move(run_as), std::move(paths)};
 }
 
 std::string current_search_path() {
@@ -58,9 +61,12 @@ struct ScanContext {
     Oid* param_types;
     Datum* param_values;
     const char* param_nulls;
-    const char* search_path;
+    const char* search_path;    // the handlers' search_path while the scan runs (projector 0's)
     int nhandlers;
     const Oid* handler_oids;
+    const Oid* run_as;               // by projector: the role its handler runs as (InvalidOid: current user)
+    const char* const* search_paths;  // by projector
+    const bool* own_call;            // by projector: called as run_as / with its own search_path
     const char* const* projector_names;
     const bool* batch;     // by projector
     Oid rowtype;           // the event table's row type (batch arrays' element type)
@@ -128,19 +134,40 @@ void collect(BatchBuffers* b, int projector, Datum row) {
     MemoryContextSwitchTo(old);
 }
 
+// Calls projector p's handler with one argument. A handler whose owner is not the current user,
+// or that needs another search_path than the scan's, runs in a GUC nest level of its own (nothing
+// it sets reaches the next handler or the caller), as its owner, security-restricted (see
+// projector_rights.hpp). An ERROR unwinds both with the (sub)transaction.
+void call_handler(ScanContext* ctx, FmgrInfo* handler, int p, Datum arg) {
+    LOCAL_FCINFO(fcinfo, 1);
+    InitFunctionCallInfoData(*fcinfo, handler, 1, InvalidOid, nullptr, nullptr);
+    fcinfo->args[0].value = arg;
+    fcinfo->args[0].isnull = false;
+    if (!ctx->own_call[p]) {
+        FunctionCallInvoke(fcinfo);
+        return;
+    }
+    Oid saved_user;
+    int saved_context;
+    GetUserIdAndSecContext(&saved_user, &saved_context);
+    const int guc_level = NewGUCNestLevel();
+    if (OidIsValid(ctx->run_as[p]))
+        SetUserIdAndSecContext(ctx->run_as[p], saved_context | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    set_config_option("search_path", ctx->search_paths[p], PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+    FunctionCallInvoke(fcinfo);
+    AtEOXact_GUC(false, guc_level);
+    SetUserIdAndSecContext(saved_user, saved_context);
+}
+
 // Hands each batch projector its collected events as one array (whole aggregates, in order).
 void hand_over(BatchBuffers* b, ScanContext* ctx, FmgrInfo* handlers, MemoryContext call_cxt) {
-    LOCAL_FCINFO(fcinfo, 1);
     for (int p = 0; p < ctx->nhandlers; ++p) {
         if (!ctx->batch[p] || b->counts[p] == 0) continue;
         MemoryContext old = MemoryContextSwitchTo(call_cxt);
         ArrayType* array = construct_array(b->items[p], b->counts[p], ctx->rowtype, b->typlen, b->typbyval, b->typalign);
         ctx->current_projector = p;
         ctx->current_batch = b->counts[p];
-        InitFunctionCallInfoData(*fcinfo, &handlers[p], 1, InvalidOid, nullptr, nullptr);
-        fcinfo->args[0].value = PointerGetDatum(array);
-        fcinfo->args[0].isnull = false;
-        FunctionCallInvoke(fcinfo);
+        call_handler(ctx, &handlers[p], p, PointerGetDatum(array));
         ctx->current_batch = 0;
         MemoryContextSwitchTo(old);
         MemoryContextReset(call_cxt);
@@ -168,10 +195,6 @@ void scan_range_unguarded(ScanContext* ctx) {
     batches.cxt = AllocSetContextCreate(scan_cxt, "viewmig replay batch", ALLOCSET_DEFAULT_SIZES);
     get_typlenbyvalalign(ctx->rowtype, &batches.typlen, &batches.typbyval, &batches.typalign);
 
-    // Target schema first in search_path while handlers run; undone below or by transaction abort.
-    const int guc_level = NewGUCNestLevel();
-    set_config_option("search_path", ctx->search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-
     ErrorContextCallback callback;
     callback.callback = event_error_context;
     callback.arg = ctx;
@@ -180,6 +203,10 @@ void scan_range_unguarded(ScanContext* ctx) {
 
     // Not read-only: the cursor takes a fresh snapshot (in READ COMMITTED), so it sees every
     // transaction that finished before the caller computed its bound or took its locks.
+    // The scan's own operators and casts were resolved with search_path pinned (pg_catalog first)
+    // when it was prepared, and opening it needs the same path to keep that plan.
+    const int scan_guc_level = NewGUCNestLevel();
+    set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
     if (!*ctx->plan) {
         // A scan that stops early wants an ordered index scan, not a sort of the whole range.
         SPIPlanPtr plan = SPI_prepare_cursor(ctx->sql, ctx->nparams, ctx->param_types,
@@ -188,7 +215,10 @@ void scan_range_unguarded(ScanContext* ctx) {
         *ctx->plan = plan;
     }
     Portal portal = SPI_cursor_open(nullptr, *ctx->plan, ctx->param_values, ctx->param_nulls, false);
-    LOCAL_FCINFO(fcinfo, 1);
+    AtEOXact_GUC(true, scan_guc_level);
+    // Target schema first in search_path while handlers run; undone below or by transaction abort.
+    const int guc_level = NewGUCNestLevel();
+    set_config_option("search_path", ctx->search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
     text* previous_aggregate = nullptr;  // in scan_cxt
     bool stop = false;
     while (!stop) {
@@ -241,10 +271,7 @@ void scan_range_unguarded(ScanContext* ctx) {
                     collected = true;
                     continue;
                 }
-                InitFunctionCallInfoData(*fcinfo, &handlers[target], 1, InvalidOid, nullptr, nullptr);
-                fcinfo->args[0].value = row;
-                fcinfo->args[0].isnull = false;
-                FunctionCallInvoke(fcinfo);
+                call_handler(ctx, &handlers[target], target, row);
             }
             MemoryContextSwitchTo(scan_cxt);
             MemoryContextReset(event_cxt);
@@ -301,10 +328,14 @@ ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, con
                             quote_ident(es.event_type_column) + "::text" +
                             event_range_sql(es, range, target.router.type_filter(), params);
 
-    const std::string search_path = quote_ident(target.target_schema) +
-                                    (target.base_search_path.empty() ? "" : ", " + target.base_search_path);
-    std::vector<const char*> names;
+    const std::size_t nprojectors = target.handlers.size();
+    const std::string search_path = nprojectors ? target.search_paths[0] : quote_ident(target.target_schema);
+    std::vector<const char*> names, paths;
     for (const auto& n : target.projector_names) names.push_back(n.c_str());
+    for (const auto& p : target.search_paths) paths.push_back(p.c_str());
+    std::unique_ptr<bool[]> own_call(new bool[nprojectors + 1]);
+    for (std::size_t i = 0; i < nprojectors; ++i)
+        own_call[i] = OidIsValid(target.run_as[i]) || target.search_paths[i] != search_path;
     std::unique_ptr<bool[]> batch(new bool[target.batch.size() + 1]);
     for (std::size_t i = 0; i < target.batch.size(); ++i) batch[i] = target.batch[i];
 
@@ -317,7 +348,8 @@ ReplayedRange replay_range(const EventStore& es, const ReplayTarget& target, con
     static std::unordered_map<std::string, SPIPlanPtr> plans;
     SPIPlanPtr* plan = &plans[sql + (range.stop_after ? " -- stops early" : "")];
     ScanContext ctx{sql.c_str(), n, types.data(), values.data(), nulls.c_str(), search_path.c_str(),
-                    static_cast<int>(target.handlers.size()), target.handlers.data(), names.data(), batch.get(),
+                    static_cast<int>(target.handlers.size()), target.handlers.data(), target.run_as.data(), paths.data(),
+                    own_call.get(), names.data(), batch.get(),
                     es.rowtype, std::max(viewmig_handler_batch_size, 1), &target.router, range.stop_after,
                     range.stop_early, range.stop_early_arg, plan,
                     nullptr, nullptr, -1, 0, 0, false, nullptr};

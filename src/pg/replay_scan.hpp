@@ -22,10 +22,13 @@ struct ReplayTarget {
     std::vector<bool> batch;    // by projector index: called with arrays of events of whole aggregates
     core::EventRouter router;
     std::string target_schema;
-    std::string base_search_path;  // appended after the target schema
+    // By projector index: the role its handler runs as (InvalidOid: the current user, who owns
+    // it) and its search_path (target schema first; see projector_rights.hpp).
+    std::vector<Oid> run_as;
+    std::vector<std::string> search_paths;
 
-    static ReplayTarget for_projectors(const std::vector<ProjectorVersion>& projectors, std::string target_schema,
-                                       std::string base_search_path);
+    // Checks that each projector's owner may still run it (ERROR otherwise).
+    static ReplayTarget for_projectors(const std::vector<ProjectorVersion>& projectors, std::string target_schema);
 };
 
 // Events with lower <= aggregate_id < upper (lower < aggregate_id when lower_exclusive; open where

@@ -142,7 +142,7 @@ void copy_foreign_keys(const std::string& view_schema, const std::string& replay
 }  // namespace
 
 QueryResult run_with_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params) {
-    return spi_run_with_setting("search_path", path, sql, params);
+    return spi_run_in_search_path(path, sql, params);
 }
 
 void exec_with_search_path(const std::string& path, const std::string& sql) { run_with_search_path(path, sql, {}); }

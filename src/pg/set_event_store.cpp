@@ -6,7 +6,10 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/syscache.h"
 #include "utils/errcodes.h"
 }
 
@@ -73,7 +76,7 @@ PGDLLEXPORT Datum viewmig_set_event_store(PG_FUNCTION_ARGS) {
                 .hint("Finish it with viewmig.complete() or discard it with viewmig.abort() first.");
 
         QueryResult rel = spi_run(
-            "SELECT n.nspname, c.relname, c.relkind::text, c.reltype, has_table_privilege(c.oid, 'SELECT') "
+            "SELECT n.nspname, c.relname, c.relkind::text, c.reltype "
             "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1",
             {oid_param(events)});
         EventStore es;
@@ -83,9 +86,25 @@ PGDLLEXPORT Datum viewmig_set_event_store(PG_FUNCTION_ARGS) {
         if (*rel.rows[0][2] != "r" && *rel.rows[0][2] != "p")
             throw UserError(ERRCODE_WRONG_OBJECT_TYPE, es.qualified() + " is not a table")
                 .hint("The event store must be a table or a partitioned table.");
-        if (!to_bool(rel.rows[0][4]))
-            throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied to read event table " + es.qualified())
-                .hint("GRANT SELECT ON " + es.qualified() + " to the role that runs viewmig.");
+        // What every replay reads is shared configuration: only the owner of the event table may
+        // name it, and only the owner of the current one may replace it (checked in C, where no
+        // function of the caller's can answer).
+        if (!pg_call([&] { return pg_class_ownercheck(events, GetUserId()); }))
+            throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of table " + es.qualified() + " to make it the event store")
+                .detail("Every projector replays the event store; naming it is its owner's decision.")
+                .hint("Call viewmig.set_event_store() as the owner of " + es.qualified() + " (or a member of that role).");
+        if (auto current = spi_value("SELECT events::oid FROM viewmig.event_store")) {
+            const Oid current_oid = static_cast<Oid>(std::stoul(*current));
+            const bool may_replace = pg_call([&] {
+                return current_oid == events || !SearchSysCacheExists1(RELOID, ObjectIdGetDatum(current_oid)) ||
+                       pg_class_ownercheck(current_oid, GetUserId());
+            });
+            if (!may_replace)
+                throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of the current event store " +
+                                                                    *spi_value("SELECT $1::oid::regclass::text", {text_param(current)}) +
+                                                                    " to replace it")
+                    .hint("Ask its owner to call viewmig.set_event_store().");
+        }
 
         require_column(es, {"aggregate_id_column", names[0], {"uuid", "text", "character varying"}, "uuid NOT NULL"});
         require_column(es, {"sequence_number_column", names[1], {"integer", "bigint", "smallint"}, "integer NOT NULL"});

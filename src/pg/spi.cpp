@@ -47,6 +47,32 @@ void bind_params_unguarded(const SqlParam* params, int n, Oid* types, Datum* val
 
 namespace {
 
+// The search_path of every statement viewmig runs for itself. Whoever calls viewmig, and
+// whatever a database or role owner set as the default search_path (ALTER DATABASE ... SET
+// search_path), viewmig's own SQL — often run as the extension owner or as the superuser a worker
+// connected as — must never resolve a function or an operator (`=` included) to one that someone
+// put first in search_path: pg_catalog first, pg_temp last (never for functions and operators).
+constexpr const char* kInternalPath = "pg_catalog, pg_temp";
+
+// Sets search_path for the lifetime of the object, as a function's SET clause does (a GUC nest
+// level: a transaction or subtransaction abort restores it on its own, the destructor on the C++
+// path).
+class PinnedSearchPath {
+public:
+    explicit PinnedSearchPath(const char* path) {
+        pg_call([&] {
+            level_ = NewGUCNestLevel();
+            (void)set_config_option("search_path", path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+        });
+    }
+    ~PinnedSearchPath() { AtEOXact_GUC(true, level_); }
+    PinnedSearchPath(const PinnedSearchPath&) = delete;
+    PinnedSearchPath& operator=(const PinnedSearchPath&) = delete;
+
+private:
+    int level_ = 0;
+};
+
 // Copies a result out of SPI memory into C++ strings.
 QueryResult copy_result(SPITupleTable* table, uint64 processed) {
     QueryResult result;
@@ -70,7 +96,11 @@ QueryResult copy_result(SPITupleTable* table, uint64 processed) {
 
 // Runs the statement: parsed and planned now, or (`saved`) with a plan prepared on its first run in
 // this backend and kept (for statements a worker runs once per batch).
-QueryResult run(const std::string& sql, const std::vector<SqlParam>& params, bool saved = false) {
+// Every statement viewmig runs itself resolves names with search_path pinned (see PinnedSearchPath);
+// `path` is kInternalPath unless the statement is user DDL that must find the view or replay schema.
+QueryResult run(const std::string& sql, const std::vector<SqlParam>& params, bool saved = false,
+                const char* path = kInternalPath) {
+    PinnedSearchPath pinned(path);
     const int n = static_cast<int>(params.size());
     std::vector<Oid> types(n);
     std::vector<Datum> values(n);
@@ -122,30 +152,22 @@ Oid extension_owner() {
     });
 }
 
-// Switches the current user for the lifetime of the object, with search_path pinned to
-// pg_catalog (as a SECURITY DEFINER function with SET search_path would): the owner's rights must
-// never run a function or operator the caller put first in search_path. A transaction abort
-// restores both on its own, so the destructor only matters on the C++ path.
+// Switches the current user for the lifetime of the object (as a SECURITY DEFINER function
+// does; run() pins search_path). A transaction abort restores it on its own, so the destructor
+// only matters on the C++ path.
 class AsUser {
 public:
     explicit AsUser(Oid user) {
         GetUserIdAndSecContext(&saved_user_, &saved_context_);
         SetUserIdAndSecContext(user, saved_context_ | SECURITY_LOCAL_USERID_CHANGE);
-        guc_level_ = NewGUCNestLevel();
-        (void)set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0,
-                                false);
     }
-    ~AsUser() {
-        AtEOXact_GUC(true, guc_level_);
-        SetUserIdAndSecContext(saved_user_, saved_context_);
-    }
+    ~AsUser() { SetUserIdAndSecContext(saved_user_, saved_context_); }
     AsUser(const AsUser&) = delete;
     AsUser& operator=(const AsUser&) = delete;
 
 private:
     Oid saved_user_;
     int saved_context_;
-    int guc_level_;
 };
 
 }  // namespace
@@ -168,6 +190,13 @@ QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>
 QueryResult spi_run_saved_as_owner(const std::string& sql, const std::vector<SqlParam>& params) {
     AsUser owner(extension_owner());
     return run(sql, params, true);
+}
+
+QueryResult spi_run_in_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params) {
+    // Functions and operators still come from pg_catalog first (it is not listed, so it is
+    // searched first); pg_temp goes last, so no temporary table takes a view table's name.
+    const std::string full = path + ", pg_temp";
+    return run(sql, params, false, full.c_str());
 }
 
 QueryResult spi_run_with_setting(const std::string& name, const std::string& value, const std::string& sql,

@@ -55,6 +55,11 @@ QueryResult spi_run_as_owner(const std::string& sql, const std::vector<SqlParam>
 // statements a replay worker runs once per batch. The parameters' types must not change.
 QueryResult spi_run_saved_as_owner(const std::string& sql, const std::vector<SqlParam>& params);
 
+// Runs user DDL (definitions copied from the view tables, stored table definitions) with
+// search_path = `path` (quoted schema names), then pg_temp; pg_catalog stays first. Every other
+// statement runs with search_path = pg_catalog, pg_temp.
+QueryResult spi_run_in_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params = {});
+
 // Runs `sql` with the setting `name` = `value` for this statement only (restored afterwards; a
 // transaction abort undoes it too).
 QueryResult spi_run_with_setting(const std::string& name, const std::string& value, const std::string& sql,

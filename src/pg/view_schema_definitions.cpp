@@ -9,8 +9,13 @@
 #include "pg/guard.hpp"
 #include "pg/replay_scan.hpp"
 #include "pg/spi.hpp"
+#include "pg/stored_ddl.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/lsyscache.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "miscadmin.h"
@@ -87,25 +92,28 @@ const char* ddl_problem_unguarded(List* stmts, const char* table) {
 // not exist yet, a role with CREATE on the view schema; and never over another role's definition
 // unless it has that role's rights.
 void require_definition_rights(const std::string& table, const std::string& view_schema) {
-    const QueryResult q = spi_run(
-        "SELECT (SELECT pg_catalog.pg_has_role(c.relowner, 'USAGE') FROM pg_catalog.pg_class c "
-        "        WHERE c.relnamespace = n.oid AND c.relname OPERATOR(pg_catalog.=) $1), "
-        "       pg_catalog.has_schema_privilege(n.oid, 'CREATE'), "
-        "       (SELECT pg_catalog.pg_has_role(d.defined_by, 'USAGE') FROM viewmig.table_definitions d "
-        "        WHERE d.table_name OPERATOR(pg_catalog.=) $1) "
-        "FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) $2",
-        {text_param(table), text_param(view_schema)});
-    const Row r = q.rows.empty() ? Row{} : q.rows[0];
-    if (r.empty())
+    // In C: no function or operator of the caller's can answer a rights check.
+    Oid nsp = InvalidOid, relid = InvalidOid;
+    pg_call([&] {
+        nsp = get_namespace_oid(view_schema.c_str(), true);
+        if (OidIsValid(nsp)) relid = get_relname_relid(table.c_str(), nsp);
+    });
+    if (!OidIsValid(nsp))
         throw UserError(ERRCODE_INVALID_SCHEMA_NAME, "schema " + quote_ident(view_schema) + " does not exist")
             .hint("Create the view schema first.");
-    const bool table_exists = r[0].has_value();
-    if (table_exists ? !to_bool(r[0]) : !to_bool(r[1]))
+    const bool table_exists = OidIsValid(relid);
+    const bool allowed = pg_call([&] {
+        return table_exists ? pg_class_ownercheck(relid, GetUserId())
+                            : pg_namespace_aclcheck(nsp, GetUserId(), ACL_CREATE) == ACLCHECK_OK;
+    });
+    if (!allowed)
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE,
                         table_exists ? "must be owner of table " + quote_qualified(view_schema, table) + " to define its DDL"
                                      : "permission denied to define a table in schema " + quote_ident(view_schema))
             .hint(table_exists ? "Define it as the table's owner." : "Define it as a role with CREATE on the schema.");
-    if (r[2] && !to_bool(r[2]))
+    const auto definer = spi_value("SELECT defined_by::oid FROM viewmig.table_definitions WHERE table_name = $1",
+                                   {text_param(table)});
+    if (definer && !caller_acts_for(static_cast<Oid>(std::stoul(*definer))))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "the DDL of table " + table + " was defined by another role")
             .hint("Only members of that role may replace it.");
 }
@@ -132,8 +140,7 @@ void check_ddl(const std::string& table, const std::string& ddl, const std::stri
     // It must also run: tried in the view schema under a name nobody uses, then rolled back.
     try {
         in_rolled_back_subtransaction([&] {
-            spi_run("SELECT set_config('search_path', $1, true)", {text_param(quote_ident(view_schema))});
-            spi_run(core::replace_suffix(ddl, "_viewmig_check"));
+            spi_run_in_search_path(quote_ident(view_schema), core::replace_suffix(ddl, "_viewmig_check"));
         });
     } catch (const PgError& e) {
         throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "the DDL of table " + table + " does not run: " + e.what());
@@ -203,18 +210,27 @@ PG_FUNCTION_INFO_V1(viewmig_create_view_tables);
 PGDLLEXPORT Datum viewmig_create_view_tables(PG_FUNCTION_ARGS) {
     return sql_entry([&]() -> Datum {
         spi_connect();
-        const std::string saved_path = current_search_path();
-        int created = 0;
-        for (const Row& row : spi_run("SELECT table_name, view_schema, ddl FROM viewmig.table_definitions d "
+        int created = 0, skipped = 0;
+        for (const Row& row : spi_run("SELECT table_name, view_schema, ddl, defined_by::oid FROM viewmig.table_definitions d "
                                       "WHERE NOT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                                       "                  WHERE n.nspname = d.view_schema AND c.relname = d.table_name) "
                                       "ORDER BY table_name")
                                   .rows) {
-            spi_run("SELECT set_config('search_path', $1, true)", {text_param(quote_ident(*row[1]))});
-            spi_run(core::replace_suffix(*row[2], ""));
+            const Oid definer = static_cast<Oid>(std::stoul(*row[3]));
+            if (!caller_acts_for(definer)) {
+                // Someone else's table: created when that role (or a member) calls this.
+                ereport(NOTICE, (errmsg("viewmig: table %s not created: it was defined by another role",
+                                        quote_qualified(*row[1], *row[0]).c_str())));
+                ++skipped;
+                continue;
+            }
+            run_stored_ddl(definer, *row[0], *row[1], core::replace_suffix(*row[2], ""));
             ++created;
         }
-        spi_run("SELECT set_config('search_path', $1, true)", {text_param(saved_path)});
+        if (skipped) {
+            spi_finish();
+            PG_RETURN_INT32(created);
+        }
         // A fresh setup is at the newest defined version.
         spi_run_as_owner("INSERT INTO viewmig.view_schema_versions (version) "
                          "SELECT max(version) FROM viewmig.view_schema_version_definitions "

@@ -19,6 +19,7 @@
 #include "pg/increment.hpp"
 #include "pg/owned_schemas.hpp"
 #include "pg/spi.hpp"
+#include "pg/stored_ddl.hpp"
 #include "pg/step_args.hpp"
 #include "pg/step_lock.hpp"
 #include "pg/transaction_control.hpp"
@@ -100,9 +101,10 @@ int64_t prepare(const core::MigrationTarget& target) {
         versions.push_back(std::to_string(p.version));
         for (const std::string& t : p.managed_tables) {
             require_table_owner_rights(p.view_schema, t, "migrate projector \"" + p.projector + "\"");
-            const auto ddl = spi_value("SELECT ddl FROM viewmig.table_definitions WHERE table_name = $1 AND view_schema = $2",
-                                       {text_param(t), text_param(p.view_schema)});
-            if (!ddl)
+            const QueryResult stored = spi_run("SELECT ddl, defined_by::oid FROM viewmig.table_definitions "
+                                               "WHERE table_name = $1 AND view_schema = $2",
+                                               {text_param(t), text_param(p.view_schema)});
+            if (stored.rows.empty())
                 throw UserError(ERRCODE_UNDEFINED_OBJECT, "table " + quote_qualified(p.view_schema, t) + " of projector \"" +
                                                               p.projector + "\" has no DDL")
                     .hint("Store it with viewmig.define_table_sql().");
@@ -113,9 +115,8 @@ int64_t prepare(const core::MigrationTarget& target) {
                 throw UserError(ERRCODE_DUPLICATE_TABLE, "table " + quote_qualified(view_schema, new_table) +
                                                              " exists and was not created by viewmig.migrate_online()")
                     .hint("Drop or rename it; viewmig never drops a table it did not create.");
-            spi_run("SELECT set_config('search_path', $1, true)", {text_param(quote_ident(view_schema))});
-            spi_run(core::replace_suffix(*ddl, suffix));
-            spi_run("SELECT set_config('search_path', $1, true)", {text_param(std::string("pg_catalog"))});
+            run_stored_ddl(static_cast<Oid>(std::stoul(*stored.rows[0][1])), t, view_schema,
+                           core::replace_suffix(*stored.rows[0][0], suffix));
             const std::string oid = *spi_value("SELECT $1::regclass::oid::text", {text_param(quote_qualified(view_schema, new_table))});
             spi_run_as_owner("INSERT INTO viewmig.view_schema_migration_tables (version, view_schema, table_name, new_table, table_oid) "
                              "VALUES ($1, $2, $3, $4, $5::oid)",

@@ -52,7 +52,6 @@ struct WorkerShared {
     int32 batch_size;
     int64 job_id;                  // the job this step runs for (0: called from SQL)
     int32 progress_interval_ms;    // how often one of the workers reports progress to that job
-    char search_path[1024];
     char settings[2048];           // the caller's settings (module.cpp), "name\tvalue\n" each
     // progress
     WorkerProgress progress;

@@ -7,6 +7,25 @@
 
 -- ---- rights: projector owners, stored code run as its definer (classes 1-5) -------------------
 
+-- A projector belongs to the role that registered it first: its handler runs as that role, with
+-- the view or replay schema first in search_path and then the search_path of the session that
+-- registered it (as CREATE FUNCTION ... SET search_path). 1.0 recorded neither: a projector
+-- registered under 1.0 belongs to the owner of its first managed table (1.0 required the
+-- registering role to have that owner's rights) and gets PostgreSQL's default search_path.
+ALTER TABLE viewmig.projector_versions ADD COLUMN owner regrole, ADD COLUMN search_path text;
+UPDATE viewmig.projector_versions v
+SET owner = coalesce((SELECT c.relowner FROM pg_catalog.pg_class c
+                      JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+                      WHERE n.nspname OPERATOR(pg_catalog.=) f.view_schema
+                        AND c.relname OPERATOR(pg_catalog.=) f.managed_tables[1]),
+                     (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'viewmig'))::regrole,
+    search_path = '"$user", public'
+FROM (SELECT DISTINCT ON (projector) projector, view_schema, managed_tables FROM viewmig.projector_versions
+      ORDER BY projector, version) f
+WHERE f.projector OPERATOR(pg_catalog.=) v.projector;
+ALTER TABLE viewmig.projector_versions ALTER COLUMN owner SET NOT NULL, ALTER COLUMN search_path SET NOT NULL;
+
+
 
 -- ---- crash freedom and foreign transaction ids (classes 6, 13) -------------------------------
 

@@ -1,0 +1,97 @@
+// Rights of projector owners and running their code as them (see projector_rights.hpp).
+#include "pg/projector_rights.hpp"
+
+#include "pg/guard.hpp"
+#include "pg/spi.hpp"
+
+extern "C" {
+#include "access/htup_details.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_proc.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+}
+
+namespace viewmig::pg {
+
+namespace {
+std::string role_name(Oid role) {
+    const char* name = pg_call([&] { return GetUserNameFromId(role, true); });
+    return name ? std::string(name) : "(dropped role " + std::to_string(role) + ")";
+}
+}  // namespace
+
+void check_projector_owner(const ProjectorVersion& p) {
+    const Oid owner = p.owner, handler = p.handler_oid;
+    const std::string who = "projector \"" + p.projector + "\"";
+    const bool role_exists = pg_call([&] { return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)); });
+    if (!role_exists)
+        throw UserError(ERRCODE_UNDEFINED_OBJECT, "the owner of " + who + " no longer exists")
+            .hint("Register the projector again as the role that owns its tables and handler.");
+    Oid handler_owner = InvalidOid;
+    const bool handler_exists = pg_call([&] {
+        HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler));
+        if (!HeapTupleIsValid(tuple)) return false;
+        handler_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+        ReleaseSysCache(tuple);
+        return true;
+    });
+    if (!handler_exists)
+        throw UserError(ERRCODE_UNDEFINED_FUNCTION, "the handler of " + who + " no longer exists")
+            .hint("Register the projector again with an existing handler.");
+    // A declarative projector's handler is viewmig's own, generated from the rules (data, not code).
+    const bool owns_handler = p.rules.has_value() || pg_call([&] { return has_privs_of_role(owner, handler_owner); });
+    if (!owns_handler)
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, who + " runs handler " + p.handler + ", owned by role " +
+                                                            role_name(handler_owner) + ", which its owner " +
+                                                            role_name(owner) + " does not control")
+            .detail("A handler runs as the projector's owner; code someone else can change must not run with its rights.")
+            .hint("Give the handler to the projector's owner (ALTER FUNCTION ... OWNER TO), or register the projector again "
+                  "as the handler's owner.");
+    const bool may_execute = pg_call([&] { return pg_proc_aclcheck(handler, owner, ACL_EXECUTE) == ACLCHECK_OK; });
+    if (!may_execute)
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "the owner " + role_name(owner) + " of " + who +
+                                                            " may not execute its handler " + p.handler);
+    for (const std::string& table : p.managed_tables) {
+        const std::string& schema = p.view_schema;
+        const Oid relid = pg_call([&] {
+            const Oid nsp = get_namespace_oid(schema.c_str(), true);
+            return OidIsValid(nsp) ? get_relname_relid(table.c_str(), nsp) : InvalidOid;
+        });
+        if (!OidIsValid(relid)) continue;  // a missing table is reported by the step that needs it
+        const bool owns_table = pg_call([&] { return pg_class_ownercheck(relid, owner); });
+        if (!owns_table)
+            throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "the owner " + role_name(owner) + " of " + who +
+                                                                " no longer owns its table " + quote_qualified(schema, table))
+                .detail("A handler writes the managed tables with its projector owner's rights.")
+                .hint("Register the projector again as the tables' owner (or a member of that role).");
+    }
+}
+
+std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p) {
+    return quote_ident(target_schema) + (p.search_path.empty() ? "" : ", " + p.search_path);
+}
+
+Oid role_to_switch_to(Oid owner) {
+    return pg_call([] { return GetUserId(); }) == owner ? InvalidOid : owner;
+}
+
+ActingAs::ActingAs(Oid role) {
+    if (!OidIsValid(role)) return;
+    pg_call([&] {
+        GetUserIdAndSecContext(&saved_user_, &saved_context_);
+        guc_level_ = NewGUCNestLevel();
+        SetUserIdAndSecContext(role, saved_context_ | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+    });
+}
+
+ActingAs::~ActingAs() {
+    if (guc_level_ < 0) return;
+    AtEOXact_GUC(false, guc_level_);
+    SetUserIdAndSecContext(saved_user_, saved_context_);
+}
+
+}  // namespace viewmig::pg

@@ -1,0 +1,45 @@
+// Whose rights a projector's code runs with. A projector belongs to the role that registered it
+// first (its owner). Its handler — code that role chose — runs as that role, never as whoever
+// happens to replay, increment, complete or insert an event: like a SECURITY DEFINER function,
+// and restricted like VACUUM runs a table owner's index expressions (SECURITY_RESTRICTED_OPERATION:
+// no SET ROLE, no temporary objects, no cursors WITH HOLD), with its own GUC nest level so that
+// nothing it sets outlives the call. It runs only while its owner still has the rights it had when
+// registering: EXECUTE on the handler, the privileges of the handler's owner (so nobody else can
+// change the code that runs), and of the owners of its managed tables.
+#pragma once
+
+#include "pg/catalog.hpp"
+
+#include <optional>
+#include <string>
+
+namespace viewmig::pg {
+
+// Throws UserError unless p.owner may still run p (see above). `view_schema` is where the managed
+// tables are checked (the view schema; their replay copies have the same owner).
+void check_projector_owner(const ProjectorVersion& p);
+
+// The search_path a handler runs with: the target schema (replay or view schema), then the
+// search_path recorded when the projector was registered (as CREATE FUNCTION ... SET search_path).
+std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p);
+
+// For the lifetime of the object: the current user is `role` (a security-restricted operation)
+// and GUC changes are undone at the end. A transaction or subtransaction abort restores both on
+// its own; the destructor covers the C++ path. No-op when `role` is InvalidOid.
+class ActingAs {
+public:
+    explicit ActingAs(Oid role);
+    ~ActingAs();
+    ActingAs(const ActingAs&) = delete;
+    ActingAs& operator=(const ActingAs&) = delete;
+
+private:
+    Oid saved_user_ = InvalidOid;
+    int saved_context_ = 0;
+    int guc_level_ = -1;
+};
+
+// `owner` when it is not the current user, else InvalidOid (no switch needed).
+Oid role_to_switch_to(Oid owner);
+
+}  // namespace viewmig::pg
