@@ -8,6 +8,7 @@
 #include "pg/guard.hpp"
 #include "pg/owned_schemas.hpp"
 #include "pg/schema_copy.hpp"
+#include "pg/projector_rights.hpp"
 #include "pg/spi.hpp"
 #include "pg/step_lock.hpp"
 
@@ -65,6 +66,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
 
         drop_our_schema(replay_schema);
         create_our_schema(replay_schema, "replay");
+        grant_schema_to_projector_owners(replay_schema, projectors);
 
         std::vector<TableToCopy> tables;
         std::vector<std::string> table_names, projector_names, versions;

@@ -78,6 +78,13 @@ void check_patterns(const SqlParam& patterns, const SqlParam& event_types) {
             .hint("Pass NULL (not an array with NULL) to receive every event type.");
 }
 
+Oid projector_owner(const std::string& projector) {
+    if (auto owner = spi_value("SELECT owner::oid FROM viewmig.projector_versions WHERE projector = $1 LIMIT 1",
+                               {text_param(projector)}))
+        return static_cast<Oid>(std::stoul(*owner));
+    return pg_call([] { return GetUserId(); });
+}
+
 int record_projector_version(const ProjectorDefinition& d, const EventStore& es) {
     const std::vector<SqlParam> definition = {text_param(d.name),       d.handler,     text_param(d.view_schema),
                                               text_array_param(d.tables), d.indexes,   d.event_types,
@@ -95,10 +102,8 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
     // A projector belongs to the role that registered it first: only that role (or a member of it)
     // registers new versions, which then run its handlers with its rights.
     const Oid caller = pg_call([] { return GetUserId(); });
-    Oid owner = caller;
-    if (auto existing_owner = spi_value("SELECT owner::oid FROM viewmig.projector_versions WHERE projector = $1 LIMIT 1",
-                                        {text_param(name)})) {
-        owner = static_cast<Oid>(std::stoul(*existing_owner));
+    const Oid owner = projector_owner(name);
+    if (owner != caller) {
         if (!pg_call([&] { return has_privs_of_role(caller, owner); })) {
             const char* owner_name = pg_call([&] { return GetUserNameFromId(owner, true); });
             throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "projector \"" + name + "\" belongs to role " +

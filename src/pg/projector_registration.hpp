@@ -30,6 +30,9 @@ struct ProjectorDefinition {
     std::optional<std::string> rules, json_column;
 };
 
+// The role a projector belongs to: the role that registered it first, or the caller for a new one.
+Oid projector_owner(const std::string& projector);
+
 // Returns the version number; installs the live-projection trigger for live projectors.
 int record_projector_version(const ProjectorDefinition& d, const EventStore& es);
 

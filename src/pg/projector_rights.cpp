@@ -43,11 +43,12 @@ void check_projector_owner(const ProjectorVersion& p) {
         throw UserError(ERRCODE_UNDEFINED_FUNCTION, "the handler of " + who + " no longer exists")
             .hint("Register the projector again with an existing handler.");
     // A declarative projector's handler is viewmig's own, generated from the rules (data, not code).
-    const bool owns_handler = p.rules.has_value() || pg_call([&] { return has_privs_of_role(owner, handler_owner); });
+    // The handler's owner can change its code: it must already have the rights the code runs with.
+    const bool owns_handler = p.rules.has_value() || pg_call([&] { return has_privs_of_role(handler_owner, owner); });
     if (!owns_handler)
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, who + " runs handler " + p.handler + ", owned by role " +
-                                                            role_name(handler_owner) + ", which its owner " +
-                                                            role_name(owner) + " does not control")
+                                                            role_name(handler_owner) + ", which has not the rights of its owner " +
+                                                            role_name(owner))
             .detail("A handler runs as the projector's owner; code someone else can change must not run with its rights.")
             .hint("Give the handler to the projector's owner (ALTER FUNCTION ... OWNER TO), or register the projector again "
                   "as the handler's owner.");
@@ -73,6 +74,12 @@ void check_projector_owner(const ProjectorVersion& p) {
 
 std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p) {
     return quote_ident(target_schema) + (p.search_path.empty() ? "" : ", " + p.search_path);
+}
+
+void grant_schema_to_projector_owners(const std::string& schema, const std::vector<ProjectorVersion>& projectors) {
+    for (const auto& p : projectors)
+        if (OidIsValid(role_to_switch_to(p.owner)))
+            spi_exec("GRANT USAGE ON SCHEMA " + quote_ident(schema) + " TO " + quote_ident(role_name(p.owner)));
 }
 
 Oid role_to_switch_to(Oid owner) {

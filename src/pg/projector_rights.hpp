@@ -12,6 +12,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace viewmig::pg {
 
@@ -38,6 +39,10 @@ private:
     int saved_context_ = 0;
     int guc_level_ = -1;
 };
+
+// Lets the owners of `projectors` (those who are not the current user) find their tables in
+// `schema`, which the current user created: GRANT USAGE.
+void grant_schema_to_projector_owners(const std::string& schema, const std::vector<ProjectorVersion>& projectors);
 
 // `owner` when it is not the current user, else InvalidOid (no switch needed).
 Oid role_to_switch_to(Oid owner);

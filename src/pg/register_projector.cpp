@@ -9,8 +9,11 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "access/htup_details.h"
+#include "catalog/pg_proc.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "utils/syscache.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
 }
@@ -19,7 +22,7 @@ namespace viewmig::pg {
 namespace {
 
 // An event handler takes one event (the event table's row type); a batch handler an array of them.
-void check_handler(const EventStore& es, const SqlParam& handler, bool batch) {
+void check_handler(const EventStore& es, const SqlParam& handler, bool batch, Oid owner) {
     QueryResult r = spi_run(
         "SELECT p.oid::regprocedure::text, p.pronargs, p.proargtypes[0], p.prokind::text, "
         "       NULL, format_type($2, NULL), "
@@ -39,10 +42,21 @@ void check_handler(const EventStore& es, const SqlParam& handler, bool batch) {
     const Oid handler_oid = static_cast<Oid>(std::stoul(*handler.text));
     if (!pg_call([&] { return pg_proc_aclcheck(handler_oid, GetUserId(), ACL_EXECUTE) == ACLCHECK_OK; }))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied for handler " + signature);
-    if (!pg_call([&] { return pg_proc_ownercheck(handler_oid, GetUserId()); }))
-        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "must be owner of handler " + signature)
-            .detail("The handler runs with the rights of the projector's owner; code another role can change must not.")
-            .hint("Register the projector as the handler's owner (or a member of that role), or ALTER FUNCTION ... OWNER TO you.");
+    Oid handler_owner = InvalidOid;
+    const bool controlled = pg_call([&] {
+        HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler_oid));
+        if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for function %u", handler_oid);
+        handler_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+        ReleaseSysCache(tuple);
+        return has_privs_of_role(handler_owner, owner);
+    });
+    if (!controlled)
+        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE,
+                        "handler " + signature + " is owned by role " +
+                            std::string(pg_call([&] { return GetUserNameFromId(handler_owner, false); })) +
+                            ", which could change the code that runs with the rights of the projector's owner")
+            .detail("A handler runs with the rights of the projector's owner; its owner must already have those rights.")
+            .hint("Register the projector as the handler's owner, or ALTER FUNCTION ... OWNER TO a role with the projector owner's rights.");
 }
 
 }  // namespace
@@ -69,7 +83,7 @@ PGDLLEXPORT Datum viewmig_register_projector(PG_FUNCTION_ARGS) {
         const bool live = PG_GETARG_BOOL(5);
 
         const EventStore es = load_event_store();
-        check_handler(es, handler, mode == "batch");
+        check_handler(es, handler, mode == "batch", projector_owner(name));
         auto [view_schema, table_names] = check_managed_tables(es, tables);
         check_against_other_projectors(name, view_schema, table_names);
         check_patterns(indexes, event_types);

@@ -18,6 +18,7 @@
 #include "pg/guard.hpp"
 #include "pg/increment.hpp"
 #include "pg/owned_schemas.hpp"
+#include "pg/projector_rights.hpp"
 #include "pg/spi.hpp"
 #include "pg/stored_ddl.hpp"
 #include "pg/step_args.hpp"
@@ -94,6 +95,7 @@ int64_t prepare(const core::MigrationTarget& target) {
     require_ours_or_absent(shim, "replay");
     drop_our_schema(shim);
     create_our_schema(shim, "replay");
+    grant_schema_to_projector_owners(shim, projectors);
 
     std::vector<std::string> tables, projector_names, versions;
     for (const auto& p : projectors) {
@@ -124,6 +126,10 @@ int64_t prepare(const core::MigrationTarget& target) {
                               text_param(oid)});
             // Handlers write "accounts"; with the schema of views first in search_path that is accounts_2.
             spi_exec("CREATE VIEW " + quote_qualified(shim, t) + " AS SELECT * FROM " + quote_qualified(view_schema, new_table));
+            // The handler writes through the view as the projector's owner (projector_rights.hpp).
+            if (OidIsValid(role_to_switch_to(p.owner)))
+                spi_exec("GRANT SELECT, INSERT, UPDATE, DELETE ON " + quote_qualified(shim, t) + " TO " +
+                         quote_ident(*spi_value("SELECT $1::oid::regrole::text", {oid_param(p.owner)})));
             tables.push_back(t);
         }
     }

@@ -1,0 +1,208 @@
+-- Security: the roles of the threat model (a database owner who is not a superuser, a tenant
+-- owning a few tables, the application role that inserts events, a read-only role) attack viewmig.
+-- Every attack must end in an ERROR and leave no effect; code a role chose runs only as that role.
+SET viewmig.progress_interval = 0;
+SET client_min_messages = warning;
+\set VERBOSITY default
+CREATE ROLE viewmig_sec_dbowner LOGIN;
+CREATE ROLE viewmig_sec_tenant LOGIN;
+CREATE ROLE viewmig_sec_writer LOGIN;
+CREATE ROLE viewmig_sec_reader LOGIN;
+GRANT CREATE ON DATABASE contrib_regression TO viewmig_sec_dbowner, viewmig_sec_tenant;
+GRANT SELECT, INSERT ON event_records TO viewmig_sec_writer, viewmig_sec_tenant;
+GRANT SELECT ON event_records TO viewmig_sec_reader;
+GRANT USAGE ON SEQUENCE event_records_id_seq TO viewmig_sec_writer, viewmig_sec_tenant;
+GRANT USAGE, CREATE ON SCHEMA view_schema TO viewmig_sec_tenant;
+GRANT USAGE ON SCHEMA view_schema TO viewmig_sec_reader, viewmig_sec_writer;
+
+-- Who ran what: every trap and every handler below writes its current_user here.
+CREATE TABLE public.ran_as (what text, role name, at timestamptz DEFAULT clock_timestamp());
+GRANT INSERT, SELECT ON public.ran_as TO PUBLIC;
+
+-- 1. Name resolution under elevated rights. The database owner puts its own schema first in the
+--    search_path of every session (and every viewmig worker) of the database, with operators and
+--    functions that shadow pg_catalog's and note who calls them.
+SET ROLE viewmig_sec_dbowner;
+CREATE SCHEMA trap;
+CREATE FUNCTION trap.noting_texteq(a text, b text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('trap', current_user);
+    RETURN a OPERATOR(pg_catalog.=) b;
+END $$;
+CREATE FUNCTION trap.noting_nameeq(a name, b name) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('trap', current_user);
+    RETURN a OPERATOR(pg_catalog.=) b;
+END $$;
+CREATE FUNCTION trap.noting_int8lt(a bigint, b bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('trap', current_user);
+    RETURN a OPERATOR(pg_catalog.<) b;
+END $$;
+CREATE OPERATOR trap.= (FUNCTION = trap.noting_texteq, LEFTARG = text, RIGHTARG = text);
+CREATE OPERATOR trap.= (FUNCTION = trap.noting_nameeq, LEFTARG = name, RIGHTARG = name);
+CREATE OPERATOR trap.< (FUNCTION = trap.noting_int8lt, LEFTARG = bigint, RIGHTARG = bigint);
+CREATE FUNCTION trap.pg_has_role(oid, text) RETURNS boolean LANGUAGE sql AS $$ INSERT INTO public.ran_as VALUES ('trap', current_user) RETURNING true $$;
+CREATE FUNCTION trap.format_type(oid, integer) RETURNS text LANGUAGE sql AS $$ INSERT INTO public.ran_as VALUES ('trap', current_user) RETURNING 'uuid' $$;
+GRANT USAGE ON SCHEMA trap TO PUBLIC;
+RESET ROLE;
+-- The database owner's own projector, registered before the trap is set.
+GRANT USAGE, CREATE ON SCHEMA view_schema TO viewmig_sec_dbowner;
+SET ROLE viewmig_sec_dbowner;
+CREATE SCHEMA dbo;
+CREATE TABLE view_schema.sec_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+CREATE FUNCTION dbo.sec_count(e event_records) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO sec_counts AS c VALUES (e.event_type, 1) ON CONFLICT (event_type) DO UPDATE SET n = c.n + 1;
+END $$;
+SELECT viewmig.register_projector('sec_counts', 'dbo.sec_count(public.event_records)', ARRAY['view_schema.sec_counts']::regclass[]);
+RESET ROLE;
+-- The trap works: a plain query of the superuser under that search_path runs it.
+SET search_path = trap, public, pg_catalog;
+SELECT count(*) > 0 AS trap_works FROM pg_class WHERE relname::text = 'ran_as'::text;
+SELECT DISTINCT role = current_user AS ran_as_the_superuser FROM public.ran_as WHERE what = 'trap';
+DELETE FROM public.ran_as;
+-- viewmig's functions, called by the superuser with that search_path, and its workers (which
+-- read the database's default search_path when they connect), never run it.
+ALTER DATABASE contrib_regression SET search_path = trap, public, pg_catalog;
+SELECT viewmig.prepare_initial(ARRAY['sec_counts']) > 0 AS prepared;
+SELECT viewmig.replay_initial(workers => 2) > 0 AS replayed;
+SELECT viewmig.replay_increment() >= 0 AS incremented;
+SELECT viewmig.prepare_completion();
+SELECT viewmig.complete() >= 0 AS completed;
+SELECT viewmig.register_projector('sec_counts', 'dbo.sec_count(public.event_records)', ARRAY['view_schema.sec_counts']::regclass[]);
+SELECT count(*) AS trap_calls FROM public.ran_as WHERE what = 'trap';
+ALTER DATABASE contrib_regression RESET search_path;
+RESET search_path;
+SELECT (SELECT sum(n) FROM view_schema.sec_counts) = (SELECT count(*) FROM event_records) AS counted_everything;
+DELETE FROM public.ran_as;
+
+-- 2. Rights checks a caller could spoof: the tenant's own pg_has_role says yes to everything.
+SET ROLE viewmig_sec_tenant;
+CREATE SCHEMA tenant;
+CREATE FUNCTION tenant.pg_has_role(oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION tenant.has_table_privilege(oid, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE FUNCTION tenant.steal(e event_records) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('tenant handler', current_user);
+END $$;
+SET search_path = tenant, public, pg_catalog;
+SELECT viewmig.register_projector('stolen', 'tenant.steal(event_records)', ARRAY['view_schema.sec_counts']::regclass[]);
+SELECT viewmig.set_event_store('event_records');
+RESET search_path;
+
+-- 3. Whose projector is it. The tenant can not register a new version of another role's
+--    projector, nor project the event table live without TRIGGER on it.
+CREATE TABLE view_schema.tenant_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+CREATE FUNCTION tenant.count(e event_records) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('tenant handler', current_user);
+    INSERT INTO tenant_counts AS c VALUES (e.event_type, 1) ON CONFLICT (event_type) DO UPDATE SET n = c.n + 1;
+END $$;
+SELECT viewmig.register_projector('sec_counts', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[]);
+SELECT viewmig.register_projector('tenant_counts', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[],
+                                  live => true);
+SELECT count(*) AS tenant_rows FROM viewmig.projector_versions WHERE owner = 'viewmig_sec_tenant'::regrole;
+-- Registered without live, it is the tenant's projector.
+SELECT viewmig.register_projector('tenant_counts', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[]);
+RESET ROLE;
+SELECT projector, version, owner, search_path FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts') ORDER BY 1, 2;
+-- A superuser may not register a projector whose handler another role controls (the tenant
+-- could change the code the superuser's projector runs) ...
+SELECT viewmig.register_projector('trojan', 'tenant.count(event_records)', ARRAY['view_schema.sec_counts']::regclass[]);
+-- ... and a replay run by the superuser runs the tenant's handler as the tenant, never as itself.
+SELECT viewmig.prepare_initial(ARRAY['tenant_counts'], replay_schema => 'tenant_replay', archive_schema => 'tenant_archive') > 0 AS prepared;
+SELECT viewmig.replay_initial() > 0 AS replayed;
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f001', 1, 'SecurityProbe', '{}');
+SELECT viewmig.replay_increment() AS incremented;
+SELECT viewmig.prepare_completion();
+SELECT viewmig.complete() >= 0 AS completed;
+SELECT DISTINCT what, role FROM public.ran_as ORDER BY 1;
+SELECT (SELECT sum(n) FROM view_schema.tenant_counts) = (SELECT count(*) FROM event_records) AS tenant_counted_everything;
+DELETE FROM public.ran_as;
+-- The tenant hands its handler to another role afterwards: its projector no longer runs.
+ALTER FUNCTION tenant.count(event_records) OWNER TO viewmig_sec_dbowner;
+SELECT viewmig.prepare_initial(ARRAY['tenant_counts'], replay_schema => 'tenant_replay', archive_schema => 'tenant_archive') > 0 AS prepared;
+SELECT viewmig.replay_initial();
+SELECT viewmig.abort() IS NOT NULL AS ended;
+ALTER FUNCTION tenant.count(event_records) OWNER TO viewmig_sec_tenant;
+
+-- Live handlers run as the projector's owner, never as the inserting role, and with the
+-- projector's recorded search_path, never the inserting session's.
+GRANT TRIGGER ON event_records TO viewmig_sec_tenant;
+SET ROLE viewmig_sec_tenant;
+SELECT viewmig.register_projector('tenant_counts', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[],
+                                  live => true);
+RESET ROLE;
+SELECT viewmig.prepare_initial(ARRAY['tenant_counts'], replay_schema => 'tenant_replay', archive_schema => 'tenant_archive') > 0 AS prepared;
+SELECT viewmig.replay_initial() > 0 AS replayed;
+SELECT viewmig.prepare_completion();
+SELECT viewmig.complete() >= 0 AS completed;
+DELETE FROM public.ran_as;
+SET ROLE viewmig_sec_writer;
+SET search_path = public;
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f002', 1, 'SecurityProbe', '{}');
+RESET search_path;
+RESET ROLE;
+SELECT what, role FROM public.ran_as ORDER BY 1;
+DELETE FROM public.ran_as;
+-- The tenant's handler is not a SECURITY DEFINER: the writer's rights are not the tenant's, and
+-- the tenant's code could not have used the writer's (the writer may not write tenant_counts).
+SET ROLE viewmig_sec_writer;
+INSERT INTO view_schema.tenant_counts VALUES ('x', 1);
+RESET ROLE;
+-- A trigger with viewmig's function on any other table is refused when it fires: the tenant
+-- can not feed its own "events" to other roles' projectors.
+SET ROLE viewmig_sec_tenant;
+CREATE TABLE tenant.fake_events (LIKE public.event_records);
+CREATE TRIGGER feed AFTER INSERT ON tenant.fake_events FOR EACH ROW EXECUTE FUNCTION viewmig.live_projection();
+INSERT INTO tenant.fake_events (id, aggregate_id, sequence_number, event_type, event_json, created_at)
+VALUES (1, '00000000-0000-0000-0000-00000000f003', 1, 'SecurityProbe', '{}', now());
+RESET ROLE;
+SELECT count(*) AS fake_events_projected FROM public.ran_as;
+
+-- 4. Shared configuration: the event store is named by the owner of the event table only.
+SET ROLE viewmig_sec_reader;
+SELECT viewmig.set_event_store('event_records');
+RESET ROLE;
+SET ROLE viewmig_sec_tenant;
+CREATE TABLE tenant.events (LIKE public.event_records INCLUDING ALL);
+SELECT viewmig.set_event_store('tenant.events');
+RESET ROLE;
+SELECT events FROM viewmig.event_store;
+
+-- 5. Stored DDL runs as the role that stored it, when that role (or a member) asks.
+SET ROLE viewmig_sec_tenant;
+SELECT viewmig.define_table_sql('tenant_audit', 'CREATE TABLE tenant_audit%SUFFIX% (id int PRIMARY KEY)');
+RESET ROLE;
+SET ROLE viewmig_sec_reader;
+SET client_min_messages = notice;
+SELECT viewmig.create_view_tables();
+SET client_min_messages = warning;
+RESET ROLE;
+SELECT to_regclass('view_schema.tenant_audit') AS created_for_the_reader;
+SELECT viewmig.create_view_tables();
+SELECT pg_get_userbyid(relowner) AS tenant_audit_owner FROM pg_class WHERE oid = 'view_schema.tenant_audit'::regclass;
+
+-- The read-only role changes nothing.
+SET ROLE viewmig_sec_reader;
+SELECT viewmig.register_projector('reader', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[]);
+SELECT viewmig.prepare_initial(ARRAY['tenant_counts']) > 0 AS prepared;
+SELECT viewmig.abort() IS NOT NULL AS ended;
+UPDATE viewmig.projector_versions SET owner = 'viewmig_sec_reader';
+RESET ROLE;
+
+-- Clean up.
+SELECT viewmig.abort() IS NOT NULL AS ended;
+DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts');
+DELETE FROM viewmig.table_definitions WHERE table_name = 'tenant_audit';
+DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit;
+DROP SCHEMA trap, tenant, dbo, tenant_archive CASCADE;
+REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_dbowner;
+REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader;
+REVOKE ALL ON SEQUENCE event_records_id_seq FROM viewmig_sec_writer, viewmig_sec_tenant;
+REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_tenant, viewmig_sec_reader, viewmig_sec_writer;
+REVOKE CREATE ON DATABASE contrib_regression FROM viewmig_sec_dbowner, viewmig_sec_tenant;
+DROP ROLE viewmig_sec_dbowner, viewmig_sec_tenant, viewmig_sec_writer, viewmig_sec_reader;
