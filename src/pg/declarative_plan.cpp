@@ -2,6 +2,7 @@
 #include "pg/declarative_plan.hpp"
 
 #include "pg/guard.hpp"
+#include "pg/projector_rights.hpp"
 #include "pg/schema_copy.hpp"
 #include "pg/spi.hpp"
 
@@ -48,6 +49,7 @@ core::TableInfo load_table(const std::string& schema, const std::string& table) 
     const SqlParam rel = text_param(quote_qualified(schema, table));
     core::TableInfo info;
     info.name = table;
+    const Oid owner = static_cast<Oid>(std::stoul(*spi_value("SELECT relowner FROM pg_class WHERE oid = $1::regclass", {rel})));
     QueryResult cols = spi_run(
         "SELECT a.attname, format_type(a.atttypid, a.atttypmod), format_type(a.atttypid, NULL), a.atttypid::int8, "
         "       a.attnotnull, a.atthasdef OR a.attidentity <> '', a.attidentity <> '', a.attgenerated <> '', "
@@ -80,6 +82,9 @@ core::TableInfo load_table(const std::string& schema, const std::string& table) 
                 const std::string sql = "SELECT " + (c.kind == core::ValueKind::Timestamp
                                                           ? "(extract(epoch FROM " + value + ") * 1000000)::int8::text"
                                                           : value + "::text");
+                // Evaluated as the table's owner, security-restricted: an "immutable" function in a
+                // default is the owner's code, never to run with the rights of whoever replays.
+                ActingAs table_owner(role_to_switch_to(owner));
                 c.default_text = run_with_search_path(quote_ident(schema), sql, {}).rows.at(0)[0];
             }
         }
