@@ -186,6 +186,24 @@ SELECT to_regclass('view_schema.tenant_audit') AS created_for_the_reader;
 SELECT viewmig.create_view_tables();
 SELECT pg_get_userbyid(relowner) AS tenant_audit_owner FROM pg_class WHERE oid = 'view_schema.tenant_audit'::regclass;
 
+-- A declarative projector's table with a constant default: evaluating it (to compile the rules)
+-- runs the table owner's "immutable" function as that owner, even when a superuser replays.
+SET ROLE viewmig_sec_tenant;
+CREATE FUNCTION tenant.start_value() RETURNS int LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    RAISE WARNING 'tenant.start_value() runs as %', current_user;
+    RETURN 0;
+END $$;
+CREATE TABLE view_schema.tenant_types (event_type text PRIMARY KEY, n int NOT NULL DEFAULT tenant.start_value());
+SELECT viewmig.register_declarative_projector('tenant_types',
+    '{"SecurityProbe": [{"upsert": "tenant_types", "key": {"event_type": "event_type"}, "values": {"n": 1}, "set": {"n": {"add": 1}}}]}',
+    ARRAY['view_schema.tenant_types']::regclass[]) AS version;
+RESET ROLE;
+DELETE FROM public.ran_as;
+SELECT viewmig.prepare_initial(ARRAY['tenant_types'], replay_schema => 'tenant_replay', archive_schema => 'tenant_archive') > 0 AS prepared;
+SELECT viewmig.replay_initial() > 0 AS replayed;
+SELECT viewmig.abort() AS ended;
+
 -- The read-only role changes nothing.
 SET ROLE viewmig_sec_reader;
 SELECT viewmig.register_projector('reader', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[]);
@@ -196,9 +214,9 @@ RESET ROLE;
 
 -- Clean up.
 SELECT viewmig.abort() IS NOT NULL AS ended;
-DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts');
+DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types');
 DELETE FROM viewmig.table_definitions WHERE table_name = 'tenant_audit';
-DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit;
+DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit, view_schema.tenant_types;
 DROP SCHEMA trap, tenant, dbo, tenant_archive CASCADE;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_dbowner;
 REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader;
