@@ -186,6 +186,12 @@ SELECT to_regclass('view_schema.tenant_audit') AS created_for_the_reader;
 SELECT viewmig.create_view_tables();
 SELECT pg_get_userbyid(relowner) AS tenant_audit_owner FROM pg_class WHERE oid = 'view_schema.tenant_audit'::regclass;
 
+-- A view-schema version names projectors to rebuild: only their owners define it.
+SET ROLE viewmig_sec_tenant;
+SELECT viewmig.define_view_schema_version(100, ARRAY['sec_counts']);
+RESET ROLE;
+SELECT count(*) AS versions_defined FROM viewmig.view_schema_version_definitions WHERE version = 100;
+
 -- A declarative projector's table with a constant default: evaluating it (to compile the rules)
 -- runs the table owner's "immutable" function as that owner, even when a superuser replays.
 SET ROLE viewmig_sec_tenant;

@@ -188,6 +188,20 @@ PGDLLEXPORT Datum viewmig_define_view_schema_version(PG_FUNCTION_ARGS) {
                             "view-schema version " + std::to_string(version) + " is already migrated (current: " +
                                 std::to_string(current) + ")")
                 .hint("Define version " + std::to_string(current + 1) + " instead.");
+        // A version decides which projectors migrate_online rebuilds: only the owners of those
+        // projectors (and of the ones an existing definition names) may define or change it.
+        std::vector<std::string> involved = projectors;
+        for (const auto& p : parse_text_array(spi_value("SELECT projectors::text FROM viewmig.view_schema_version_definitions "
+                                                        "WHERE version = $1", {int4_param(version)})))
+            involved.push_back(p);
+        for (const std::string& p : involved) {
+            const auto owner = spi_value("SELECT owner::oid FROM viewmig.projector_versions WHERE projector = $1 LIMIT 1",
+                                         {text_param(p)});
+            if (owner && !caller_acts_for(static_cast<Oid>(std::stoul(*owner))))
+                throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "projector \"" + p + "\" belongs to another role")
+                    .detail("A view-schema version names the projectors migrate_online rebuilds; only their owners define it.")
+                    .hint("Define the version as the projectors' owner (or a member of that role).");
+        }
         for (const std::string& p : projectors) {
             if (!spi_value("SELECT 1 FROM viewmig.projector_versions WHERE projector = $1", {text_param(p)}))
                 throw UserError(ERRCODE_UNDEFINED_OBJECT, "projector \"" + p + "\" is not registered")

@@ -191,6 +191,9 @@ PGDLLEXPORT Datum viewmig_migrate_online(PG_FUNCTION_ARGS) {
             throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
                             "cannot migrate the view schema while replay " + std::to_string(active->id) + " is active")
                 .hint("Complete it or call viewmig.abort() first.");
+        else if (active)  // resumed or replaced: only by the owner of its tables
+            for (const std::string& t : active->managed_tables)
+                require_table_owner_rights(active->view_schema, t, "run viewmig.migrate_online() on replay " + std::to_string(active->id));
         spi_finish();
         const uint64_t events = bgw::run_in_workers(WorkerTask::MigrateOnline, 0, batch_size, 1);
         ereport(NOTICE, (errmsg("viewmig: migrate_online replayed %llu events into the tables of version %d",
@@ -209,6 +212,8 @@ PGDLLEXPORT Datum viewmig_migrate_offline(PG_FUNCTION_ARGS) {
         spi_connect();
         lock_replay_steps("migrate_offline");
         const Replay replay = require_view_schema_migration("migrate_offline");
+        for (const std::string& t : replay.managed_tables)
+            require_table_owner_rights(replay.view_schema, t, "run viewmig.migrate_offline() on replay " + std::to_string(replay.id));
         if (replay.state != core::ReplayState::Replayed)
             throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "migrate_online() has not finished its replay (state " +
                                                                           std::string(core::to_string(replay.state)) + ")")
