@@ -111,8 +111,10 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     if (replay.state == core::ReplayState::Prepared) {
         plan_initial_replay(replay, es, shared.batch_size);
         replay = load_replay(shared.replay_id);
-    } else if (current_worker_index == 0) {
-        // A resumed replay: rows changed since it was planned must not be skipped either.
+    } else {
+        // A resumed replay: rows changed since it was planned must not be skipped either. Every
+        // worker checks (under the planning lock, before it claims a group): a worker that did not
+        // would go on replaying after a sibling's ERROR.
         refuse_foreign_xact_ids(es);
         refuse_unreplayable_events(es, std::nullopt, replay.initial_bound);
     }
