@@ -158,8 +158,8 @@ RESET ROLE;
 SET ROLE viewmig_sec_tenant;
 CREATE TABLE tenant.fake_events (LIKE public.event_records);
 CREATE TRIGGER feed AFTER INSERT ON tenant.fake_events FOR EACH ROW EXECUTE FUNCTION viewmig.live_projection();
-INSERT INTO tenant.fake_events (id, aggregate_id, sequence_number, event_type, event_json, created_at)
-VALUES (1, '00000000-0000-0000-0000-00000000f003', 1, 'SecurityProbe', '{}', now());
+INSERT INTO tenant.fake_events (id, aggregate_id, sequence_number, event_type, event_json, created_at, xact_id)
+VALUES (1, '00000000-0000-0000-0000-00000000f003', 1, 'SecurityProbe', '{}', now(), 1);
 RESET ROLE;
 SELECT count(*) AS fake_events_projected FROM public.ran_as;
 

@@ -210,7 +210,7 @@ void DeclarativeReplay::load_missing(const std::vector<core::EventInput>& events
         ActingAs as_owner(run_as_);
         QueryResult rows = run_with_search_path(quote_ident(replay_schema_), core::select_rows_sql(table),
                                                 column_arrays(missing[t], table.key_columns.size()));
-        for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), row);
+        for (const Row& row : rows.rows) engine_->known_row(static_cast<int>(t), core::TextRow(row.begin(), row.end()));
         for (const auto& key : missing[t]) engine_->known_absent(static_cast<int>(t), key);
     }
 }
@@ -304,6 +304,17 @@ DeclarativeReplay::Batch DeclarativeReplay::scan(const EventRange& range) {
         for (int r = 0; r < chunk.rows; ++r) {
             const char* const* cells = chunk.cells + r * ncolumns;
             const int* lengths = chunk.lengths + r * ncolumns;
+            if (!cells[0] || !cells[1] || !cells[2]) {
+                // The steps refuse such rows before they replay (event_row_checks.hpp).
+                auto shown = [&](int c) { return cells[c] ? std::string(cells[c], lengths[c]) : std::string("NULL"); };
+                throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                                std::string("event row with a NULL ") +
+                                    (!cells[0] ? "aggregate id" : !cells[1] ? "sequence number" : "event type") +
+                                    " can not be replayed")
+                    .detail("Event aggregate_id=" + shown(0) + ", sequence_number=" + shown(1) + ", event_type=" +
+                            shown(2) + ", declarative projector \"" + projector_ + "\".")
+                    .hint("Give the row a value or delete it, and set the event table's column NOT NULL.");
+            }
             // Batches end at aggregate boundaries.
             if (range.stop_after > 0 && result.events >= range.stop_after &&
                 b.aggregate(result.events - 1) != std::string_view(cells[0], lengths[0])) {

@@ -1,6 +1,8 @@
 // viewmig.replay_increment() and the increment used by complete() (see increment.hpp).
 #include "pg/increment.hpp"
 
+#include "pg/event_row_checks.hpp"
+#include "pg/foreign_xact_ids.hpp"
 #include "pg/guard.hpp"
 #include "pg/replay_scan.hpp"
 #include "pg/spi.hpp"
@@ -19,7 +21,9 @@ IncrementResult replay_increment_now(const Replay& replay, const EventStore& es,
     result.new_bound = upper_bound ? *upper_bound
                                    : to_int8(spi_value("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"));
     const int64_t lower = replay.replayed_bound.value_or(0);
+    refuse_foreign_xact_ids(es);
     if (result.new_bound > lower) {
+        refuse_unreplayable_events(es, lower, result.new_bound);
         const std::vector<ProjectorVersion> projectors = load_projector_versions(replay.projectors, replay.versions);
         const ReplayTarget target = ReplayTarget::for_projectors(projectors, replay.replay_schema);
         result.events = replay_range(es, target, {std::nullopt, std::nullopt, lower, result.new_bound}).events;

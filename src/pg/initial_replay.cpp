@@ -8,6 +8,8 @@
 #include "pg/catalog.hpp"
 #include "pg/declarative_plan.hpp"
 #include "pg/declarative_replay.hpp"
+#include "pg/event_row_checks.hpp"
+#include "pg/foreign_xact_ids.hpp"
 #include "pg/group_claims.hpp"
 #include "pg/guard.hpp"
 #include "pg/replay_scan.hpp"
@@ -36,6 +38,8 @@ constexpr double kSampleRowsPerGroup = 100, kMinSampleRows = 10000, kMaxSampleRo
 // Sets the replay's snapshot bound and its groups; runs in the worker's first transaction.
 void plan_initial_replay(const Replay& replay, const EventStore& es, int batch_size) {
     const int64_t bound = to_int8(spi_value("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint"));
+    refuse_foreign_xact_ids(es);
+    refuse_unreplayable_events(es, std::nullopt, bound);
     double estimated = std::stod(spi_value(
         "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0) FROM pg_partition_tree($1::oid::regclass) t "
         "JOIN pg_class c ON c.oid = t.relid WHERE t.isleaf", {oid_param(es.events)}).value_or("0"));
@@ -46,7 +50,7 @@ void plan_initial_replay(const Replay& replay, const EventStore& es, int batch_s
     const std::string sample_sql = "SELECT " + agg + "::text FROM " + es.qualified() + " e" +
                                    (percent < 100 ? " TABLESAMPLE BERNOULLI (" + std::to_string(percent) + ")" : "") +
                                    " WHERE e." + quote_ident(es.xact_id_column) + " < " + es.xact_bound_param(1) +
-                                   " ORDER BY " + agg;
+                                   " AND " + agg + " IS NOT NULL ORDER BY " + agg;
     QueryResult sample = spi_run(sample_sql, {int8_param(bound)});
     std::vector<std::string> keys;
     keys.reserve(sample.rows.size());
@@ -107,6 +111,12 @@ uint64_t run_initial_replay_task(WorkerShared& shared) {
     if (replay.state == core::ReplayState::Prepared) {
         plan_initial_replay(replay, es, shared.batch_size);
         replay = load_replay(shared.replay_id);
+    } else {
+        // A resumed replay: rows changed since it was planned must not be skipped either. Every
+        // worker checks (under the planning lock, before it claims a group): a worker that did not
+        // would go on replaying after a sibling's ERROR.
+        refuse_foreign_xact_ids(es);
+        refuse_unreplayable_events(es, std::nullopt, replay.initial_bound);
     }
     // Declarative projectors run in the compiled engine, the others through their handlers.
     std::vector<ProjectorVersion> handled;

@@ -10,6 +10,8 @@
 #include "bgw/replay_worker.hpp"
 #include "core/group_planner.hpp"
 #include "pg/catalog.hpp"
+#include "pg/event_row_checks.hpp"
+#include "pg/foreign_xact_ids.hpp"
 #include "pg/group_claims.hpp"
 #include "pg/guard.hpp"
 #include "pg/increment.hpp"
@@ -60,13 +62,15 @@ Window plan_window(const Replay& replay, const EventStore& es, int batch_size, i
     const std::string from = " FROM " + es.qualified() + " e WHERE " + xact + " >= " + es.xact_bound_param(1) + " AND " +
                              xact + " < " + es.xact_bound_param(2);
     const std::vector<SqlParam> bounds{int8_param(w.lower), int8_param(w.upper)};
+    refuse_foreign_xact_ids(es);
+    refuse_unreplayable_events(es, w.lower, w.upper);
     const double events = std::stod(*spi_value("SELECT count(*)" + from, bounds));
     const double wanted = std::min(events / std::max(batch_size, 1) * kSampleRowsPerGroup + 1, kMaxSampleRows);
     const double fraction = events > wanted ? wanted / events : 1.0;
     std::vector<SqlParam> params = bounds;
     params.push_back(text_param(std::to_string(fraction)));
     const std::string agg = "e." + quote_ident(es.aggregate_id_column);
-    QueryResult sample = spi_run("SELECT " + agg + "::text" + from + " AND random() < $3::float8 ORDER BY " + agg, params);
+    QueryResult sample = spi_run("SELECT " + agg + "::text" + from + " AND random() < $3::float8 AND " + agg + " IS NOT NULL ORDER BY " + agg, params);
     std::vector<std::string> keys;
     keys.reserve(sample.rows.size());
     for (auto& row : sample.rows) keys.push_back(std::move(*row[0]));

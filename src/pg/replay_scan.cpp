@@ -100,6 +100,15 @@ void event_error_context(void* arg) {
         return;
     }
     if (!ctx->current_tuple) return;
+    if (ctx->current_projector < 0) {
+        char* aggregate_id = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 2);
+        char* sequence_number = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 3);
+        char* event_type = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 4);
+        errcontext("viewmig reading event aggregate_id=%s, sequence_number=%s, event_type=%s",
+                   aggregate_id ? aggregate_id : "NULL", sequence_number ? sequence_number : "NULL",
+                   event_type ? event_type : "NULL");
+        return;
+    }
     char* aggregate_id = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 2);
     char* sequence_number = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 3);
     char* event_type = SPI_getvalue(ctx->current_tuple, ctx->current_desc, 4);
@@ -236,8 +245,22 @@ void scan_range_unguarded(ScanContext* ctx) {
         for (uint64 r = 0; r < n; ++r) {
             CHECK_FOR_INTERRUPTS();
             HeapTuple tuple = table->vals[r];
-            bool agg_null;
-            text* aggregate = DatumGetTextPP(SPI_getbinval(tuple, table->tupdesc, 2, &agg_null));
+            bool agg_null, seq_null, type_null;
+            const Datum aggregate_datum = SPI_getbinval(tuple, table->tupdesc, 2, &agg_null);
+            SPI_getbinval(tuple, table->tupdesc, 3, &seq_null);
+            SPI_getbinval(tuple, table->tupdesc, 4, &type_null);
+            if (agg_null || seq_null || type_null) {
+                // The steps refuse such rows before they replay (event_row_checks.hpp); a row
+                // changed since then still must not reach a handler (or crash this loop).
+                ctx->current_tuple = tuple;
+                ctx->current_desc = table->tupdesc;
+                ctx->current_projector = -1;
+                ereport(ERROR, (errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+                                errmsg("event row with a NULL %s can not be replayed",
+                                       agg_null ? "aggregate id" : seq_null ? "sequence number" : "event type"),
+                                errhint("Give the row a value or delete it, and set the event table's column NOT NULL.")));
+            }
+            text* aggregate = DatumGetTextPP(aggregate_datum);
             if (!previous_aggregate || !same_text(previous_aggregate, aggregate)) {
                 // Batches end at aggregate boundaries: a batch handler always sees whole aggregates.
                 if (batches.pending >= ctx->handler_batch) hand_over(&batches, ctx, handlers, event_cxt);

@@ -2,6 +2,7 @@
 // The defaults are Sequent's event_records layout; other layouts work through the column
 // overrides. A missing column is an ERROR whose HINT shows the ALTER TABLE that adds it.
 #include "pg/catalog.hpp"
+#include "pg/event_row_checks.hpp"
 #include "pg/guard.hpp"
 #include "pg/spi.hpp"
 
@@ -133,6 +134,12 @@ PGDLLEXPORT Datum viewmig_set_event_store(PG_FUNCTION_ARGS) {
             throw UserError(ERRCODE_DATATYPE_MISMATCH, "projector \"" + *mismatched.rows[0][0] + "\" has handler " +
                                                            *mismatched.rows[0][1] + ", which does not take rows of " + es.qualified())
                 .hint("Register the projectors again with handlers for the new event table first.");
+
+        es.aggregate_id_column = names[0];
+        es.sequence_number_column = names[1];
+        es.event_type_column = names[2];
+        es.xact_id_column = names[3];
+        warn_nullable_key_columns(es);
 
         spi_run_as_owner(
             "INSERT INTO viewmig.event_store AS s (events, aggregate_id_column, sequence_number_column, "

@@ -3,6 +3,7 @@
 // all the catalog code needs. Every call goes through pg_call, so an ERROR becomes a PgError.
 #pragma once
 
+#include "pg/guard.hpp"
 #include "pg/pg_headers.hpp"
 
 extern "C" {
@@ -35,7 +36,33 @@ SqlParam jsonb_param(std::string json);
 // Fills types/values/nulls (arrays of params.size()) from the parameters. Call inside pg_call.
 void bind_params_unguarded(const SqlParam* params, int n, Oid* types, Datum* values, char* nulls);
 
-using Row = std::vector<std::optional<std::string>>;
+// One value of a query result: NULL or text. Dereferencing a NULL (`*row[i]`, `row[i]->...`) throws a
+// clear ERROR instead of reading an empty std::optional (undefined behaviour: a crash of the backend
+// or of a worker, which restarts the server). Code that expects NULLs tests `if (row[i])` first.
+class SqlText : public std::optional<std::string> {
+public:
+    using std::optional<std::string>::optional;
+    using std::optional<std::string>::operator=;
+    SqlText() = default;
+    SqlText(const std::optional<std::string>& v) : std::optional<std::string>(v) {}
+    SqlText(std::optional<std::string>&& v) : std::optional<std::string>(std::move(v)) {}
+
+    const std::string& operator*() const& { return checked(); }
+    std::string& operator*() & { return const_cast<std::string&>(checked()); }
+    std::string&& operator*() && { return std::move(const_cast<std::string&>(checked())); }
+    const std::string* operator->() const { return &checked(); }
+    std::string* operator->() { return const_cast<std::string*>(&checked()); }
+
+private:
+    const std::string& checked() const {
+        if (!has_value())
+            throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "viewmig: unexpected NULL in a query result")
+                .hint("A catalog row or an event row holds a NULL where viewmig needs a value; the statement's context "
+                      "names the step.");
+        return std::optional<std::string>::operator*();
+    }
+};
+using Row = std::vector<SqlText>;
 
 struct QueryResult {
     std::vector<Row> rows;
