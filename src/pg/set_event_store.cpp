@@ -128,7 +128,9 @@ PGDLLEXPORT Datum viewmig_set_event_store(PG_FUNCTION_ARGS) {
         // Registered handlers take the event table's row type: a different table would break them.
         QueryResult mismatched = spi_run(
             "SELECT v.projector, v.handler::text FROM viewmig.projector_versions v JOIN pg_proc p ON p.oid = v.handler "
-            "WHERE v.status IN ('active', 'pending') AND p.proargtypes[0] <> $1 ORDER BY 1",
+            "WHERE v.status IN ('active', 'pending') "
+            "  AND p.proargtypes[0] <> CASE WHEN v.mode = 'batch' THEN (SELECT typarray FROM pg_type WHERE oid = $1) ELSE $1 END "
+            "ORDER BY 1",
             {oid_param(static_cast<Oid>(std::stoul(*rel.rows[0][3])))});
         if (!mismatched.rows.empty())
             throw UserError(ERRCODE_DATATYPE_MISMATCH, "projector \"" + *mismatched.rows[0][0] + "\" has handler " +
