@@ -122,4 +122,10 @@ PipelineStage next_pipeline_stage(const PipelineProgress& p, const PipelineOptio
     return PipelineStage::Aborted;
 }
 
+std::optional<std::string> pipeline_option_error(std::string_view key, int64_t value) {
+    if (key == "lag_threshold" && value < 0) return "lag_threshold must not be negative, not " + std::to_string(value);
+    if (key == "max_increments" && value < 1) return "max_increments must be at least 1, not " + std::to_string(value);
+    return std::nullopt;
+}
+
 }  // namespace viewmig::core

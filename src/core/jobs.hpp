@@ -75,4 +75,9 @@ struct PipelineProgress {
 
 PipelineStage next_pipeline_stage(const PipelineProgress& progress, const PipelineOptions& options);
 
+// Why `value` is not a valid value of the pipeline's own option `key` (lag_threshold: >= 0,
+// max_increments: >= 1), or nullopt when it is (or `key` is not one of them). Checked by
+// viewmig.enqueue() and again when the pipeline reads its options.
+std::optional<std::string> pipeline_option_error(std::string_view key, int64_t value);
+
 }  // namespace viewmig::core

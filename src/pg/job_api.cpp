@@ -7,6 +7,7 @@
 #include "pg/guard.hpp"
 #include "pg/job_queue.hpp"
 #include "pg/spi.hpp"
+#include "pg/step_args.hpp"
 
 extern "C" {
 #include "miscadmin.h"
@@ -45,6 +46,60 @@ void check_arguments(const core::JobKind& kind, const SqlParam& arguments) {
             throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "argument \"" + key + "\" of job kind \"" +
                                                                  std::string(kind.name) + "\" is not valid: " + e.what());
         }
+    }
+}
+
+// ERROR (with a HINT) for a value the job's step would refuse, checked with the steps' own checks
+// (step_args.hpp) so that a job never fails hours later -- a replay pipeline after having prepared
+// a replay -- on a value refused now. The replay state is not checked: it changes until the job runs.
+void check_values(const core::JobKind& kind, const SqlParam& arguments) {
+    auto has_key = [&](std::string_view key) {
+        return to_bool(spi_value("SELECT $1::jsonb ? $2", {arguments, text_param(std::string(key))}));
+    };
+    // The value the step gets (nullopt: NULL, or the key is absent and the step's default applies).
+    auto value = [&](std::string_view key) -> std::optional<std::string> {
+        const core::JobArg* arg = core::find_arg(kind, key);
+        if (!arg || !has_key(key)) return std::nullopt;
+        return spi_value("SELECT (" + core::arg_expression(*arg, 1) + ")::text", {arguments});
+    };
+    auto int_value = [&](std::string_view key) -> std::optional<int32_t> {
+        const auto v = value(key);
+        if (!v) return std::nullopt;
+        return static_cast<int32_t>(std::stol(*v));
+    };
+    auto with_key = [&](std::string_view key, auto check) {
+        try {
+            check();
+        } catch (const UserError& e) {
+            throw UserError(e.sqlstate(), "argument \"" + std::string(key) + "\" of job kind \"" + std::string(kind.name) +
+                                              "\" is not valid: " + e.message())
+                .detail(e.detail_text())
+                .hint(e.hint_text().empty() ? "Enqueue the job again with a valid value." : e.hint_text());
+        }
+    };
+    if (core::find_arg(kind, "batch_size")) with_key("batch_size", [&] { check_batch_size(int_value("batch_size")); });
+    if (core::find_arg(kind, "workers")) with_key("workers", [&] { check_workers(int_value("workers")); });
+    for (const std::string_view key : {"lag_threshold", "max_increments"})
+        if (const auto v = core::find_arg(kind, key) ? int_value(key) : std::nullopt)
+            if (const auto error = core::pipeline_option_error(key, *v))
+                throw UserError(ERRCODE_INVALID_PARAMETER_VALUE,
+                                "argument \"" + std::string(key) + "\" of job kind \"" + std::string(kind.name) + "\" is not valid: " + *error)
+                    .hint("Leave it out for its default (lag_threshold 1000, max_increments 20).");
+    if (core::find_arg(kind, "replay_schema")) {
+        std::optional<std::vector<std::string>> projectors;
+        if (const auto p = value("projectors")) projectors = parse_text_array(p);
+        std::string schemas[2] = {kDefaultReplaySchema, kDefaultArchiveSchema};
+        const char* keys[2] = {"replay_schema", "archive_schema"};
+        for (int i = 0; i < 2; ++i) {
+            if (!has_key(keys[i])) continue;
+            const auto v = value(keys[i]);
+            if (!v)
+                throw UserError(ERRCODE_NULL_VALUE_NOT_ALLOWED, "argument \"" + std::string(keys[i]) + "\" of job kind \"" +
+                                                                    std::string(kind.name) + "\" must not be null")
+                    .hint("Leave it out for its default (" + schemas[i] + ").");
+            schemas[i] = *v;
+        }
+        check_prepare_arguments(projectors, schemas[0], schemas[1]);
     }
 }
 
@@ -95,6 +150,7 @@ PGDLLEXPORT Datum viewmig_enqueue(PG_FUNCTION_ARGS) {
         spi_connect();
         const SqlParam arguments = arg_param(fcinfo, 1);
         check_arguments(*kind, arguments);
+        check_values(*kind, arguments);
         QueryResult r;
         try {
             r = in_subtransaction([&] {

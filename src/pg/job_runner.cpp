@@ -3,12 +3,14 @@
 
 #include "core/json_text.hpp"
 #include "core/jobs.hpp"
+#include "pg/abort.hpp"
 #include "pg/catalog.hpp"
 #include "pg/gucs.hpp"
 #include "pg/guard.hpp"
 #include "pg/job_queue.hpp"
 #include "pg/run_as.hpp"
 #include "pg/spi.hpp"
+#include "pg/step_lock.hpp"
 #include "pg/transaction_control.hpp"
 
 extern "C" {
@@ -64,6 +66,13 @@ core::PipelineOptions pipeline_options(const Job& job) {
     o.lag_threshold = to_int8(row[0]);
     o.max_increments = static_cast<int>(to_int8(row[1]));
     o.auto_complete = to_bool(row[2]);
+    // viewmig.enqueue() refused these values already; a job queued by viewmig 1.0 may hold them.
+    for (const auto& [key, value] : {std::pair<std::string_view, int64_t>{"lag_threshold", o.lag_threshold},
+                                     {"max_increments", o.max_increments}})
+        if (const auto error = core::pipeline_option_error(key, value))
+            throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "argument \"" + std::string(key) + "\" of job " +
+                                                                 std::to_string(job.id) + " is not valid: " + *error)
+                .hint("Enqueue a new replay job with a valid value.");
     return o;
 }
 
@@ -152,6 +161,34 @@ void run_job(int64_t id, int attempt) {
     worker_commit();
 }
 
+namespace {
+
+// A replay pipeline that fails for good ends the replay it prepared, which would otherwise block
+// every other replay (only one may be active) until its owner or a superuser aborts it. The job
+// forgets the replay, so retry_job() starts over with prepare_initial. Left alone when a step of
+// someone else holds the step lock (it is in use). Returns the aborted replay's id.
+std::optional<int64_t> end_pipeline_replay(const Job& job) {
+    if (job.kind != "replay" || !job.replay_id) return std::nullopt;
+    try {
+        return in_subtransaction([&]() -> std::optional<int64_t> {
+            lock_replay_steps("abort");
+            const std::optional<Replay> active = find_active_replay(true);
+            if (!active || active->id != *job.replay_id) return std::nullopt;
+            abort_replay(*active);
+            spi_run_as_owner("UPDATE viewmig.jobs SET replay_id = NULL WHERE id = $1", {int8_param(job.id)});
+            return active->id;
+        });
+    } catch (const std::exception& e) {
+        ereport(WARNING, (errmsg("viewmig job %lld failed for good and could not abort its replay %lld: %s",
+                                 static_cast<long long>(job.id), static_cast<long long>(*job.replay_id), e.what()),
+                          errhint("End it with SELECT viewmig.abort(); or continue it with SELECT viewmig.retry_job(%lld);",
+                                  static_cast<long long>(job.id))));
+        return std::nullopt;
+    }
+}
+
+}  // namespace
+
 void record_job_failure(int64_t id, const JobFailure& f) {
     worker_begin(job_label(id) + ": recording its failure");
     const std::optional<Job> job = find_job(id, true);
@@ -173,6 +210,7 @@ void record_job_failure(int64_t id, const JobFailure& f) {
                          {int8_param(id), text_param(f.message), int4_param(delay)});
         record_job_event(id, "retried", details.str());
     } else {
+        if (const auto aborted = end_pipeline_replay(*job)) details.add("aborted_replay", *aborted);
         spi_run_as_owner("UPDATE viewmig.jobs SET status = 'failed', worker_pid = NULL, last_error = $2, finished_at = now() "
                          "WHERE id = $1",
                          {int8_param(id), text_param(f.message)});

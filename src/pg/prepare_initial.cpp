@@ -10,26 +10,17 @@
 #include "pg/schema_copy.hpp"
 #include "pg/projector_rights.hpp"
 #include "pg/spi.hpp"
+#include "pg/step_args.hpp"
 #include "pg/step_lock.hpp"
 
 extern "C" {
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/errcodes.h"
 }
 
 namespace viewmig::pg {
 namespace {
-
-void check_schema_name(const std::string& name, const char* purpose, const EventStore& es, const std::string& view_schema,
-                       const std::string& other) {
-    core::SchemaRoles roles{view_schema, es.schema, other};
-    if (auto reason = core::forbidden_schema_reason(name, roles))
-        throw UserError(ERRCODE_INVALID_SCHEMA_NAME,
-                        "schema " + quote_ident(name) + " can not be the " + purpose + " schema: " + *reason)
-            .hint(std::string("Pass another name, e.g. viewmig.prepare_initial(") + purpose + "_schema => '" + purpose +
-                  "_schema').");
-    require_ours_or_absent(name, purpose);
-}
 
 void check_managed_tables(const std::vector<ProjectorVersion>& projectors) {
     for (const auto& p : projectors)
@@ -60,8 +51,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
         const EventStore es = load_event_store();
         const std::vector<ProjectorVersion> projectors = load_projectors_for_replay(names);
         const std::string view_schema = projectors.front().view_schema;
-        check_schema_name(replay_schema, "replay", es, view_schema, archive_schema);
-        check_schema_name(archive_schema, "archive", es, view_schema, replay_schema);
+        check_prepare_arguments(names, replay_schema, archive_schema);  // the checks viewmig.enqueue() makes too
         check_managed_tables(projectors);
 
         drop_our_schema(replay_schema);
@@ -87,10 +77,10 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
         const std::vector<DeferredDdl> deferred = copy_tables(view_schema, replay_schema, tables);
 
         const int64_t replay_id = to_int8(spi_run_as_owner(
-            "INSERT INTO viewmig.replays (state, projectors, versions, view_schema, replay_schema, archive_schema, managed_tables) "
-            "VALUES ('prepared', $1::text[], $2::text[]::int[], $3, $4, $5, $6::text[]::name[]) RETURNING id",
+            "INSERT INTO viewmig.replays (state, projectors, versions, view_schema, replay_schema, archive_schema, managed_tables, "
+            "prepared_by) VALUES ('prepared', $1::text[], $2::text[]::int[], $3, $4, $5, $6::text[]::name[], $7) RETURNING id",
             {text_array_param(projector_names), text_array_param(versions), text_param(view_schema),
-             text_param(replay_schema), text_param(archive_schema), text_array_param(table_names)}).rows.at(0)[0]);
+             text_param(replay_schema), text_param(archive_schema), text_array_param(table_names), oid_param(GetUserId())}).rows.at(0)[0]);
         std::size_t kept = 0;
         for (const auto& d : deferred) {
             kept += d.kind == "index" || d.kind == "foreign_key";

@@ -312,6 +312,7 @@ PGDLLEXPORT Datum viewmig_enqueue_schema_migration(PG_FUNCTION_ARGS) {
         m.definition = text_to_cstring(PG_GETARG_TEXT_PP(2));
         require_table_owner(m.table, "queue a schema migration on it");
         require_statements(m.definition, 0, 0, "the definition");
+        require_cleanable_builds(split_statements(m.definition));
         read_common(fcinfo, 3, m);
         const int64_t id = finish_enqueue(queue_schema_migration(m));
         spi_finish();

@@ -25,6 +25,7 @@
 extern "C" {
 #include "access/xact.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/errcodes.h"
 #include "utils/timestamp.h"
 }
@@ -112,6 +113,53 @@ bool same_index_definition(const SchemaMigration& m, const Statement& create) {
     return same;
 }
 
+void set_lock_timeout(bool bounded);
+
+// Drops, each with DROP INDEX CONCURRENTLY, the INVALID indexes that interrupted runs of the
+// migration's concurrent builds (CREATE INDEX / REINDEX CONCURRENTLY in a custom migration) left
+// behind: before a retry and when it was cancelled. Only while no build runs on their table (its
+// ShareUpdateExclusiveLock is free: every concurrent build holds it until it ends), never a valid
+// index, never one the migration's role does not own. Returns how many it dropped.
+int drop_concurrent_build_leftovers(const SchemaMigration& m, const std::vector<Statement>& statements) {
+    const bool any = std::any_of(statements.begin(), statements.end(), [](const Statement& st) {
+        return st.build != ConcurrentBuild::None;
+    });
+    if (!any) return 0;
+    worker_begin(label(m) + ": looking for INVALID indexes left by an interrupted build");
+    std::vector<InvalidLeftover> leftovers = concurrent_build_leftovers(statements);
+    bool locked = true;
+    for (const InvalidLeftover& l : leftovers) {
+        const Oid table = l.table;
+        locked = locked && pg_call([&] { return ConditionalLockRelationOid(table, ShareUpdateExclusiveLock); });
+    }
+    // Under the locks: what is INVALID now is no build's work in progress.
+    if (locked) leftovers = concurrent_build_leftovers(statements);
+    worker_commit();
+    if (!locked) {
+        ereport(LOG, (errmsg("%s: a build runs on the table; INVALID indexes are left for the next attempt", label(m).c_str())));
+        return 0;
+    }
+    set_lock_timeout(false);
+    for (const InvalidLeftover& l : leftovers) {
+        ereport(LOG, (errmsg("%s: dropping INVALID index %s left by an interrupted build", label(m).c_str(),
+                             quote_qualified(l.schema, l.name).c_str())));
+        execute_top_level("DROP INDEX CONCURRENTLY IF EXISTS " + quote_qualified(l.schema, l.name));
+    }
+    return static_cast<int>(leftovers.size());
+}
+
+// After a custom migration's statements: every concurrent build it holds left a valid index and
+// no INVALID copy behind (CREATE INDEX CONCURRENTLY IF NOT EXISTS skips an INVALID index).
+void confirm_concurrent_builds(const SchemaMigration& m, const std::vector<Statement>& statements) {
+    const std::vector<InvalidLeftover> left = concurrent_build_leftovers(statements);
+    if (!left.empty())
+        // Retryable (object in use): the next attempt drops it first.
+        throw UserError(ERRCODE_OBJECT_IN_USE, "index " + quote_qualified(left[0].schema, left[0].name) + " is INVALID after " +
+                                                   label(m))
+            .hint("The next attempt drops it and builds again; a failed migration: SELECT viewmig.retry_schema_migration(" +
+                  std::to_string(m.id) + ");");
+}
+
 // Runs one statement; lock waits of statements other than concurrent index builds are bounded
 // by viewmig.lock_timeout and retried with back-off for up to viewmig.lock_max_wait.
 void run_statement(const SchemaMigration& m, const Statement& st) {
@@ -161,6 +209,9 @@ std::string execute(const SchemaMigration& m) {
         return p;
     }();
     core::JsonObject details;
+    if (m.kind == "custom") {
+        if (const int dropped = drop_concurrent_build_leftovers(m, statements)) details.add("dropped_invalid_indexes", dropped);
+    }
     if (m.kind == "add_index" && !index_on_partitioned) {
         worker_begin(label(m) + ": looking for the index");
         const IndexState before = find_index(m);
@@ -193,6 +244,8 @@ std::string execute(const SchemaMigration& m) {
     } else if (m.kind == "remove_index") {
         if (find_index(m).exists)
             throw UserError(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE, "index \"" + m.name + "\" still exists after DROP INDEX");
+    } else if (m.kind == "custom") {
+        confirm_concurrent_builds(m, statements);
     } else if (m.kind == "validate_constraint") {
         if (spi_value("SELECT convalidated FROM pg_constraint WHERE conrelid = $1 AND conname = $2",
                       {oid_param(m.table), text_param(m.name)}) != "t")
@@ -305,6 +358,7 @@ int64_t run_next_schema_migration() {
         const bool cancelled = record_failure(m, *failure);
         // What an interrupted CREATE INDEX CONCURRENTLY leaves is an INVALID index: a retry drops
         // it anyway, a cancelled migration must not leave it behind.
+        if (cancelled && m.kind == "custom") drop_concurrent_build_leftovers(m, split_statements(m.definition));
         if (cancelled && m.kind == "add_index") {
             set_lock_timeout(false);
             worker_begin(label(m) + ": cleaning up");

@@ -5,13 +5,19 @@
 #include "pg/spi.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/defrem.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
 #include "parser/parser.h"
 #include "utils/acl.h"
 #include "utils/errcodes.h"
 }
+
+#include <algorithm>
+#include <cstring>
 
 namespace viewmig::pg {
 
@@ -118,10 +124,28 @@ void require_statements(const std::string& sql, int expected_count, int expected
             .detail("Got " + std::to_string(shape.count) + " statement(s): " + sql);
 }
 
+namespace {
+
+// REINDEX's CONCURRENTLY option (PostgreSQL 15 keeps it in the option list).
+bool reindex_is_concurrent(ReindexStmt* stmt) {
+    ListCell* lc;
+    foreach (lc, stmt->params) {
+        DefElem* opt = lfirst_node(DefElem, lc);
+        if (strcmp(opt->defname, "concurrently") == 0) return defGetBoolean(opt);
+    }
+    return false;
+}
+
+}  // namespace
+
 std::vector<Statement> split_statements(const std::string& sql) {
+    // Filled inside pg_call with plain values only: the parse tree's strings live in the memory
+    // context until this returns.
     struct Span {
         int location, length;
         bool concurrent;
+        ConcurrentBuild build;
+        const char *schema, *relation, *index_name;
     };
     const char* text = sql.c_str();
     std::vector<Span> spans;
@@ -131,18 +155,160 @@ std::vector<Statement> split_statements(const std::string& sql) {
         ListCell* lc;
         foreach (lc, stmts) {
             RawStmt* raw = lfirst_node(RawStmt, lc);
-            bool concurrent = false;
-            if (IsA(raw->stmt, IndexStmt)) concurrent = castNode(IndexStmt, raw->stmt)->concurrent;
-            if (IsA(raw->stmt, DropStmt)) concurrent = castNode(DropStmt, raw->stmt)->concurrent;
-            out->push_back(Span{raw->stmt_location, raw->stmt_len, concurrent});
+            Span span{raw->stmt_location, raw->stmt_len, false, ConcurrentBuild::None, nullptr, nullptr, nullptr};
+            if (IsA(raw->stmt, IndexStmt)) {
+                IndexStmt* index = castNode(IndexStmt, raw->stmt);
+                span.concurrent = index->concurrent;
+                if (index->concurrent) {
+                    span.build = ConcurrentBuild::CreateIndex;
+                    span.schema = index->relation->schemaname;
+                    span.relation = index->relation->relname;
+                    span.index_name = index->idxname;
+                }
+            } else if (IsA(raw->stmt, DropStmt)) {
+                span.concurrent = castNode(DropStmt, raw->stmt)->concurrent;
+            } else if (IsA(raw->stmt, ReindexStmt)) {
+                ReindexStmt* reindex = castNode(ReindexStmt, raw->stmt);
+                span.concurrent = reindex_is_concurrent(reindex);
+                if (span.concurrent) {
+                    span.build = reindex->kind == REINDEX_OBJECT_INDEX   ? ConcurrentBuild::ReindexIndex
+                                 : reindex->kind == REINDEX_OBJECT_TABLE ? ConcurrentBuild::ReindexTable
+                                                                         : ConcurrentBuild::ReindexOther;
+                    if (reindex->relation) {
+                        span.schema = reindex->relation->schemaname;
+                        span.relation = reindex->relation->relname;
+                    }
+                }
+            }
+            out->push_back(span);
         }
     });
     std::vector<Statement> result;
     for (const Span& s : spans) {
         const std::size_t from = static_cast<std::size_t>(std::max(s.location, 0));
-        result.push_back({s.length > 0 ? sql.substr(from, static_cast<std::size_t>(s.length)) : sql.substr(from), s.concurrent});
+        Statement st;
+        st.sql = s.length > 0 ? sql.substr(from, static_cast<std::size_t>(s.length)) : sql.substr(from);
+        st.concurrent_index = s.concurrent;
+        st.build = s.build;
+        st.schema = s.schema ? s.schema : "";
+        st.relation = s.relation ? s.relation : "";
+        st.index_name = s.index_name ? s.index_name : "";
+        result.push_back(std::move(st));
     }
     return result;
+}
+
+void require_cleanable_builds(const std::vector<Statement>& statements) {
+    for (const Statement& st : statements) {
+        if (st.build == ConcurrentBuild::CreateIndex && st.index_name.empty())
+            throw UserError(ERRCODE_INVALID_PARAMETER_VALUE, "CREATE INDEX CONCURRENTLY in a schema migration must name its index")
+                .detail("An interrupted build leaves an INVALID index behind, which viewmig drops before it tries again; "
+                        "it must know the index's name.")
+                .hint("Write CREATE INDEX CONCURRENTLY <name> ON ..., or use viewmig.add_index_in_background().");
+        if (st.build == ConcurrentBuild::ReindexOther)
+            throw UserError(ERRCODE_FEATURE_NOT_SUPPORTED,
+                            "REINDEX SCHEMA, DATABASE or SYSTEM CONCURRENTLY can not be queued as a schema migration")
+                .detail("An interrupted REINDEX CONCURRENTLY leaves INVALID <index>_ccnew/_ccold indexes behind, which viewmig "
+                        "drops before it tries again; it does so for one index or table per statement.")
+                .hint("Queue REINDEX TABLE CONCURRENTLY (or REINDEX INDEX CONCURRENTLY) for each table instead.");
+    }
+}
+
+namespace {
+
+struct IndexRow {
+    Oid index, table;
+    std::string schema, name;
+    bool valid;
+};
+
+// The indexes on `tables` (and, with `toast`, on their TOAST tables).
+std::vector<IndexRow> indexes_on(const std::vector<Oid>& tables, bool toast) {
+    std::vector<std::string> oids;
+    for (Oid t : tables) oids.push_back(std::to_string(t));
+    QueryResult r = spi_run(
+        "SELECT c.oid, i.indrelid, n.nspname, c.relname, i.indisvalid FROM pg_catalog.pg_index i "
+        "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) i.indexrelid "
+        "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+        "WHERE i.indrelid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[]) OR ($2 AND i.indrelid OPERATOR(pg_catalog.=) ANY "
+        "(SELECT t.reltoastrelid FROM pg_catalog.pg_class t WHERE t.oid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.oid[])))",
+        {text_array_param(oids), bool_param(toast)});
+    std::vector<IndexRow> out;
+    for (const Row& row : r.rows)
+        out.push_back(IndexRow{static_cast<Oid>(std::stoul(*row[0])), static_cast<Oid>(std::stoul(*row[1])), *row[2], *row[3],
+                               to_bool(row[4])});
+    return out;
+}
+
+// The names REINDEX CONCURRENTLY gives the copies of index `name` (ChooseRelationName with the
+// labels "ccnew" and "ccold", then "ccnew1", "ccold1", ...), truncated as PostgreSQL truncates them.
+std::vector<std::string> reindex_copy_names(const std::string& name) {
+    std::vector<std::string> out;
+    for (int pass = 0; pass < 100; ++pass)
+        for (const char* label : {"ccnew", "ccold"}) {
+            const std::string modlabel = pass == 0 ? label : label + std::to_string(pass);
+            const char* n = name.c_str();
+            const char* l = modlabel.c_str();
+            out.push_back(pg_call([&]() -> const char* { return makeObjectName(n, nullptr, l); }));
+        }
+    return out;
+}
+
+// The relation `schema`.`relation` as the current user resolves it; InvalidOid when missing.
+Oid resolve_relation(const std::string& schema, const std::string& relation) {
+    const char* s = schema.empty() ? nullptr : schema.c_str();
+    const char* r = relation.c_str();
+    return pg_call([&] {
+        RangeVar* rv = makeRangeVar(s ? pstrdup(s) : nullptr, pstrdup(r), -1);
+        return RangeVarGetRelid(rv, NoLock, true);
+    });
+}
+
+}  // namespace
+
+std::vector<InvalidLeftover> concurrent_build_leftovers(const std::vector<Statement>& statements) {
+    std::vector<InvalidLeftover> out;
+    auto add = [&](const IndexRow& i) {
+        if (i.valid) return;
+        const Oid index = i.index;
+        if (!pg_call([&] { return pg_class_ownercheck(index, GetUserId()); })) {
+            ereport(WARNING, (errmsg("INVALID index %s is not dropped: it belongs to another role",
+                                     quote_qualified(i.schema, i.name).c_str())));
+            return;
+        }
+        for (const InvalidLeftover& l : out)
+            if (l.index == i.index) return;
+        out.push_back(InvalidLeftover{i.index, i.table, i.schema, i.name});
+    };
+    for (const Statement& st : statements) {
+        if (st.build == ConcurrentBuild::None || st.build == ConcurrentBuild::ReindexOther) continue;
+        const Oid target = resolve_relation(st.schema, st.relation);
+        if (!OidIsValid(target)) continue;
+        if (st.build == ConcurrentBuild::CreateIndex) {
+            // Only an index of that name on that table: an index of that name elsewhere is not ours.
+            for (const IndexRow& i : indexes_on({target}, false))
+                if (i.name == st.index_name) add(i);
+            continue;
+        }
+        std::vector<IndexRow> indexes;
+        std::vector<std::string> copies;
+        if (st.build == ConcurrentBuild::ReindexIndex) {
+            const auto table = spi_value("SELECT indrelid::pg_catalog.text FROM pg_catalog.pg_index WHERE indexrelid "
+                                         "OPERATOR(pg_catalog.=) $1",
+                                         {oid_param(target)});
+            if (!table) continue;
+            indexes = indexes_on({static_cast<Oid>(std::stoul(*table))}, false);
+            for (const IndexRow& i : indexes)
+                if (i.index == target) copies = reindex_copy_names(i.name);
+        } else {
+            indexes = indexes_on({target}, true);
+            for (const IndexRow& i : indexes)
+                for (std::string& c : reindex_copy_names(i.name)) copies.push_back(std::move(c));
+        }
+        for (const IndexRow& i : indexes)
+            if (std::find(copies.begin(), copies.end(), i.name) != copies.end()) add(i);
+    }
+    return out;
 }
 
 TableInfo table_info(Oid table) {

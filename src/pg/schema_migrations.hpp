@@ -56,13 +56,40 @@ void report_schema_migration_outcome(int64_t id);
 // the node tag named by `expected_tag` (0: any). `what` names the input in the message.
 void require_statements(const std::string& sql, int expected_count, int expected_tag, const std::string& what);
 
-// The statements of `sql`, each with whether it is CREATE/DROP INDEX CONCURRENTLY (whose long
-// waits for other transactions are part of the algorithm, so no short lock_timeout applies).
+// A concurrent index build whose interruption (cancel, statement_timeout, a killed worker, a
+// restart) leaves an INVALID index behind, recognised from the raw parse tree.
+enum class ConcurrentBuild {
+    None,
+    CreateIndex,   // CREATE INDEX CONCURRENTLY name ON table: leaves `name`
+    ReindexIndex,  // REINDEX INDEX CONCURRENTLY index: leaves <index>_ccnew[N] / <index>_ccold[N]
+    ReindexTable,  // REINDEX TABLE CONCURRENTLY table: the same for each index of the table and its TOAST table
+    ReindexOther,  // REINDEX SCHEMA/DATABASE/SYSTEM CONCURRENTLY: not accepted (leftovers on any table)
+};
+
+// The statements of `sql`, each with whether it is CREATE/DROP INDEX or REINDEX CONCURRENTLY (whose
+// long waits for other transactions are part of the algorithm, so no short lock_timeout applies),
+// and the concurrent build it is.
 struct Statement {
     std::string sql;
     bool concurrent_index = false;
+    ConcurrentBuild build = ConcurrentBuild::None;
+    std::string schema, relation;  // the table (CreateIndex, ReindexTable) or index (ReindexIndex); schema "" = search_path
+    std::string index_name;        // CreateIndex: the index it creates ("" when the statement names none)
 };
 std::vector<Statement> split_statements(const std::string& sql);
+
+// ERROR (with a HINT) for concurrent builds whose leftovers viewmig could not clean up before a
+// retry: CREATE INDEX CONCURRENTLY without an index name, REINDEX SCHEMA/DATABASE/SYSTEM CONCURRENTLY.
+void require_cleanable_builds(const std::vector<Statement>& statements);
+
+// The INVALID indexes that interrupted runs of the concurrent builds among `statements` left
+// behind, names resolved as the current user (the migration's role) resolves them. Never a valid
+// index, never one the current user does not own. Needs a transaction.
+struct InvalidLeftover {
+    Oid index = InvalidOid, table = InvalidOid;
+    std::string schema, name;
+};
+std::vector<InvalidLeftover> concurrent_build_leftovers(const std::vector<Statement>& statements);
 
 // The table's schema, name and relkind, read through the catalog.
 struct TableInfo {

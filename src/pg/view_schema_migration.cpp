@@ -27,6 +27,7 @@
 #include "pg/worker_tasks.hpp"
 
 extern "C" {
+#include "miscadmin.h"
 #include "access/xact.h"
 #include "utils/errcodes.h"
 }
@@ -135,10 +136,11 @@ int64_t prepare(const core::MigrationTarget& target) {
     }
     return to_int8(spi_run_as_owner(
         "INSERT INTO viewmig.replays (state, kind, target_version, projectors, versions, view_schema, replay_schema, "
-        "archive_schema, managed_tables) "
-        "VALUES ('prepared', 'view_schema', $1, $2::text[], $3::text[]::int[], $4, $5, $4, $6::text[]::name[]) RETURNING id",
+        "archive_schema, managed_tables, prepared_by) "
+        "VALUES ('prepared', 'view_schema', $1, $2::text[], $3::text[]::int[], $4, $5, $4, $6::text[]::name[], $7::oid::regrole) "
+        "RETURNING id",
         {int4_param(target.target), text_array_param(projector_names), text_array_param(versions), text_param(view_schema),
-         text_param(shim), text_array_param(tables)})
+         text_param(shim), text_array_param(tables), oid_param(pg_call([] { return GetUserId(); }))})
                        .rows.at(0)[0]);
 }
 

@@ -35,6 +35,15 @@ ALTER TABLE viewmig.projector_versions ALTER COLUMN owner SET NOT NULL, ALTER CO
 
 -- ---- schema migrations and stuck states (classes 10-11) --------------------------------------
 
+-- Who may end a replay with viewmig.abort() (abort.cpp): a role with the privileges of the role
+-- that prepared it, or with the owner's rights on every managed table that still exists. Replays
+-- prepared by 1.0 did not record it: the owner of the replay schema viewmig created for them
+-- (prepare_initial creates it as the preparing role) is that role.
+ALTER TABLE viewmig.replays ADD COLUMN prepared_by regrole;
+UPDATE viewmig.replays r SET prepared_by = n.nspowner::regrole
+FROM viewmig.owned_schemas o JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) o.schema_oid
+WHERE o.schema_name OPERATOR(pg_catalog.=) r.replay_schema AND r.state NOT IN ('completed', 'aborted');
+
 
 -- ---- backups: pg_dump / pg_restore (class 12) ------------------------------------------------
 

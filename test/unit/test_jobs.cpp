@@ -459,5 +459,14 @@ TEST(Pipeline, ResumingAfterAnInterruptionPicksUpAtTheCommittedState) {
     EXPECT_EQ(next_pipeline_stage(progress(S::Completed), o), Stage::Done);
 }
 
+TEST(Pipeline, OptionValuesAreCheckedNotOnlyTheirTypes) {
+    EXPECT_EQ(pipeline_option_error("lag_threshold", 0), std::nullopt);
+    EXPECT_EQ(pipeline_option_error("lag_threshold", -1), "lag_threshold must not be negative, not -1");
+    EXPECT_EQ(pipeline_option_error("max_increments", 1), std::nullopt);
+    EXPECT_EQ(pipeline_option_error("max_increments", 0), "max_increments must be at least 1, not 0");
+    EXPECT_EQ(pipeline_option_error("max_increments", -3), "max_increments must be at least 1, not -3");
+    EXPECT_EQ(pipeline_option_error("workers", -3), std::nullopt);  // a step's argument: checked by the step's own check
+}
+
 }  // namespace
 }  // namespace viewmig::core
