@@ -10,6 +10,7 @@
 #include "pg/schema_copy.hpp"
 #include "pg/spi.hpp"
 #include "pg/step_lock.hpp"
+#include "pg/table_definition.hpp"
 
 extern "C" {
 #include "utils/builtins.h"
@@ -63,7 +64,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
         check_schema_name(archive_schema, "archive", es, view_schema, replay_schema);
         check_managed_tables(projectors);
 
-        drop_our_schema(replay_schema);
+        drop_our_schema(replay_schema, "viewmig.prepare_initial()");
         create_our_schema(replay_schema, "replay");
 
         std::vector<TableToCopy> tables;
@@ -82,6 +83,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
                 table_names.push_back(p.managed_tables[i]);
             }
         }
+        const std::vector<CopiedDefinition> copied = describe_before_copy(view_schema, table_names);
         const std::vector<DeferredDdl> deferred = copy_tables(view_schema, replay_schema, tables);
 
         const int64_t replay_id = to_int8(spi_run_as_owner(
@@ -89,6 +91,8 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
             "VALUES ('prepared', $1::text[], $2::text[]::int[], $3, $4, $5, $6::text[]::name[]) RETURNING id",
             {text_array_param(projector_names), text_array_param(versions), text_param(view_schema),
              text_param(replay_schema), text_param(archive_schema), text_array_param(table_names)}).rows.at(0)[0]);
+        // What was copied, so complete() can tell whether a view table changed meanwhile.
+        record_copied_definitions(replay_id, copied);
         std::size_t kept = 0;
         for (const auto& d : deferred) {
             kept += d.kind == "index" || d.kind == "foreign_key";
