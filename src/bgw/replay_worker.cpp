@@ -15,8 +15,10 @@
 extern "C" {
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -24,11 +26,14 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/portal.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -96,9 +101,9 @@ void report_progress(WorkerShared* shared, TimestampTz started) {
 // While it waits, the caller reads nothing, yet its statement snapshot would hold back the xmin
 // horizon of the whole cluster for as long as the replay runs: bloat everywhere, and the worker's
 // own old row versions (hot counters) could never be pruned. Like VACUUM, the waiting backend asks
-// to be left out of horizon computations. Only for a statement of its own in READ COMMITTED with no
-// transaction id (no transaction block), where no other snapshot of this backend can need the rows;
-// transaction end clears the flag in any case.
+// to be left out of horizon computations — but only when nothing of this backend can read with an
+// older snapshot afterwards (see caller_reads_nothing_more); transaction end clears the flag in
+// any case.
 void set_in_vacuum_flag(bool on) {
     LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
     if (on)
@@ -109,15 +114,95 @@ void set_in_vacuum_flag(bool on) {
     LWLockRelease(ProcArrayLock);
 }
 
-bool leave_xmin_horizon() {
+// A value known before the statement ran: a constant, or a parameter of the client's.
+bool is_constant_argument(const Node* arg) {
+    if (IsA(arg, Const)) return true;
+    return IsA(arg, Param) && castNode(Param, const_cast<Node*>(arg))->paramkind == PARAM_EXTERN;
+}
+
+// A call of a function of schema viewmig whose arguments are all constants: it reads no table of
+// the caller's with the statement's snapshot (the step itself reads with snapshots of its own).
+bool is_constant_step_call(const Node* expr, Oid viewmig_schema) {
+    if (expr == nullptr || !IsA(expr, FuncExpr)) return false;
+    const auto* call = castNode(FuncExpr, const_cast<Node*>(expr));
+    if (get_func_namespace(call->funcid) != viewmig_schema) return false;
+    ListCell* lc;
+    foreach (lc, call->args)
+        if (!is_constant_argument(static_cast<const Node*>(lfirst(lc)))) return false;
+    return true;
+}
+
+// True when the statement this backend runs is nothing but the step: `SELECT viewmig.step(...)`
+// or `SELECT * FROM viewmig.step(...)` with constant arguments — no table, no subquery, no other
+// function that could read after the step returns (`SELECT count(*) FROM t, viewmig.replay_initial()`
+// reads t with the statement's snapshot, possibly after the call) — and no other portal (cursor,
+// extended-protocol portal) is open that could still fetch rows with its snapshot.
+bool statement_is_only_the_step() {
+    if (ActivePortal == nullptr || ActivePortal->strategy == PORTAL_MULTI_QUERY ||
+        list_length(ActivePortal->stmts) != 1 || !ThereAreNoReadyPortals())
+        return false;
+    const Node* node = static_cast<const Node*>(linitial(ActivePortal->stmts));
+    if (!IsA(node, PlannedStmt)) return false;
+    const auto* stmt = castNode(PlannedStmt, const_cast<Node*>(node));
+    if (stmt->commandType != CMD_SELECT || stmt->utilityStmt != nullptr || stmt->hasModifyingCTE ||
+        stmt->subplans != NIL || stmt->rowMarks != NIL || stmt->planTree == nullptr)
+        return false;
+    ListCell* lc;
+    foreach (lc, stmt->rtable) {
+        const auto* rte = static_cast<const RangeTblEntry*>(lfirst(lc));
+        if (rte->rtekind != RTE_RESULT && rte->rtekind != RTE_FUNCTION) return false;
+    }
+    const Oid viewmig_schema = get_namespace_oid("viewmig", true);  // the extension's fixed schema (viewmig.control)
+    const Plan* plan = stmt->planTree;
+    if (plan->lefttree != nullptr || plan->righttree != nullptr || plan->initPlan != NIL || plan->qual != NIL)
+        return false;
+    if (IsA(plan, Result)) {
+        if (castNode(Result, const_cast<Plan*>(plan))->resconstantqual != nullptr) return false;
+        int calls = 0;
+        foreach (lc, plan->targetlist) {
+            const auto* tle = static_cast<const TargetEntry*>(lfirst(lc));
+            if (IsA(tle->expr, Const)) continue;
+            if (!is_constant_step_call(reinterpret_cast<const Node*>(tle->expr), viewmig_schema)) return false;
+            ++calls;
+        }
+        return calls == 1;
+    }
+    if (IsA(plan, FunctionScan)) {
+        const auto* scan = castNode(FunctionScan, const_cast<Plan*>(plan));
+        if (list_length(scan->functions) != 1 || scan->funcordinality) return false;
+        const auto* fn = static_cast<const RangeTblFunction*>(linitial(scan->functions));
+        if (!is_constant_step_call(fn->funcexpr, viewmig_schema)) return false;
+        foreach (lc, plan->targetlist) {  // the function's columns, nothing computed from elsewhere
+            const auto* tle = static_cast<const TargetEntry*>(lfirst(lc));
+            if (!IsA(tle->expr, Var) && !IsA(tle->expr, Const)) return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+// Only for a statement of its own in READ COMMITTED with no transaction id (no transaction block),
+// where no snapshot of this backend but the statement's can exist, and only when that statement
+// can read nothing with it any more (statement_is_only_the_step) — or when a viewmig job runs the
+// step: the job worker's statement is the step call alone and it reads with new snapshots after.
+bool caller_reads_nothing_more() {
     if (IsTransactionBlock() || IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
         return false;
+    return pg::current_job_id != 0 || statement_is_only_the_step();
+}
+
+bool leave_xmin_horizon() {
+    if (!caller_reads_nothing_more()) return false;
+    InvalidateCatalogSnapshot();
     set_in_vacuum_flag(true);
     return true;
 }
 
 void rejoin_xmin_horizon(bool left) {
-    if (left) set_in_vacuum_flag(false);
+    if (!left) return;
+    set_in_vacuum_flag(false);
+    // Catalog rows may have been removed meanwhile: read the catalog with a new snapshot from now on.
+    InvalidateCatalogSnapshot();
 }
 
 void terminate_all(BackgroundWorkerHandle** handles, int n) {
