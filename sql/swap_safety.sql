@@ -118,3 +118,21 @@ CREATE TABLE view_schema.guard_counts (LIKE view_schema.counts_old INCLUDING ALL
 SELECT viewmig.complete();
 ROLLBACK;
 SELECT viewmig.abort();
+
+-- 5. A versioned view-schema migration swaps by renaming: migrate_offline gives the table taking
+--    the name the grants of the table it renames away (the application reads through them).
+CREATE ROLE guard_app;
+GRANT SELECT ON view_schema."post titles" TO guard_app;
+GRANT UPDATE (published) ON view_schema."post titles" TO guard_app;
+SELECT viewmig.current_view_schema_version();
+SELECT viewmig.define_view_schema_version(3, ARRAY['shop_posts']);
+SET client_min_messages = warning;
+SELECT viewmig.migrate_online() >= 0 AS replayed;
+SELECT viewmig.migrate_offline() >= 0 AS migrated;
+RESET client_min_messages;
+SELECT viewmig.current_view_schema_version();
+SELECT table_name, grantee, privilege_type FROM information_schema.role_table_grants
+WHERE table_schema = 'view_schema' AND table_name LIKE 'post titles%' AND grantee = 'guard_app' ORDER BY 1, 2, 3;
+SELECT table_name, column_name, privilege_type FROM information_schema.column_privileges
+WHERE table_schema = 'view_schema' AND table_name LIKE 'post titles%' AND grantee = 'guard_app'
+  AND privilege_type = 'UPDATE' ORDER BY 1, 2, 3;
