@@ -18,7 +18,10 @@ extern "C" {
 #include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
 #include "nodes/plannodes.h"
+#include "access/transam.h"
+#include "catalog/pg_proc.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -120,30 +123,94 @@ bool is_constant_argument(const Node* arg) {
     return IsA(arg, Param) && castNode(Param, const_cast<Node*>(arg))->paramkind == PARAM_EXTERN;
 }
 
-// A call of a function of schema viewmig whose arguments are all constants: it reads no table of
-// the caller's with the statement's snapshot (the step itself reads with snapshots of its own).
-bool is_constant_step_call(const Node* expr, Oid viewmig_schema) {
-    if (expr == nullptr || !IsA(expr, FuncExpr)) return false;
-    const auto* call = castNode(FuncExpr, const_cast<Node*>(expr));
-    if (get_func_namespace(call->funcid) != viewmig_schema) return false;
-    ListCell* lc;
-    foreach (lc, call->args)
-        if (!is_constant_argument(static_cast<const Node*>(lfirst(lc)))) return false;
-    return true;
+// Walks an expression of the waiting statement: it may hold calls of viewmig's functions with
+// constant arguments (the steps, counted), constants, client parameters, columns of a function
+// scan (allow_vars) and what PostgreSQL itself defines as immutable (operators, casts, CASE, IS
+// NULL ...) — nothing that can read a table: no subquery, no aggregate, no user function (a
+// function declared STABLE, or wrongly IMMUTABLE, reads with the statement's snapshot).
+struct StatementWalk {
+    Oid viewmig_schema;
+    bool allow_vars;
+    int steps;
+};
+
+bool builtin_immutable(Oid funcid) {
+    return funcid != InvalidOid && funcid < FirstNormalObjectId && func_volatile(funcid) == PROVOLATILE_IMMUTABLE;
 }
 
-// True when the statement this backend runs is nothing but the step: `SELECT viewmig.step(...)`
-// or `SELECT * FROM viewmig.step(...)` with constant arguments — no table, no subquery, no other
-// function that could read after the step returns (`SELECT count(*) FROM t, viewmig.replay_initial()`
-// reads t with the statement's snapshot, possibly after the call) — and no other portal (cursor,
-// extended-protocol portal) is open that could still fetch rows with its snapshot.
+// expression_tree_walker's convention: true stops the walk (here: the statement may read).
+bool statement_may_read(Node* node, StatementWalk* walk) {
+    if (node == nullptr) return false;
+    switch (nodeTag(node)) {
+        case T_Const:
+            return false;
+        case T_Param:
+            return castNode(Param, node)->paramkind != PARAM_EXTERN;
+        case T_Var:
+            return !walk->allow_vars;
+        case T_FuncExpr: {
+            auto* call = castNode(FuncExpr, node);
+            if (get_func_namespace(call->funcid) == walk->viewmig_schema) {
+                ListCell* lc;
+                foreach (lc, call->args)
+                    if (!is_constant_argument(static_cast<const Node*>(lfirst(lc)))) return true;
+                ++walk->steps;
+                return false;
+            }
+            if (!builtin_immutable(call->funcid)) return true;
+            break;
+        }
+        case T_OpExpr:
+        case T_DistinctExpr:
+        case T_NullIfExpr: {
+            auto* op = reinterpret_cast<OpExpr*>(node);
+            set_opfuncid(op);
+            if (!builtin_immutable(op->opfuncid)) return true;
+            break;
+        }
+        case T_ScalarArrayOpExpr: {
+            auto* op = castNode(ScalarArrayOpExpr, node);
+            set_sa_opfuncid(op);
+            if (!builtin_immutable(op->opfuncid)) return true;
+            break;
+        }
+        case T_List:
+        case T_TargetEntry:
+        case T_BoolExpr:
+        case T_NullTest:
+        case T_BooleanTest:
+        case T_RelabelType:
+        case T_CoerceViaIO:
+        case T_CaseExpr:
+        case T_CaseWhen:
+        case T_CaseTestExpr:
+        case T_CoalesceExpr:
+        case T_MinMaxExpr:
+        case T_ArrayExpr:
+        case T_RowExpr:
+        case T_FieldSelect:
+            break;
+        default:
+            return true;  // a subquery, an aggregate, anything else: it may read
+    }
+    // Through void (*)(): the walker type of PG15 is an unprototyped bool (*)().
+    return expression_tree_walker(node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(statement_may_read)), walk);
+}
+
+// True when the statement this backend runs cannot read a table after the step returns: a SELECT
+// without FROM (or FROM functions only) whose expressions are the step's call with constant
+// arguments and what statement_may_read allows around it — `SELECT viewmig.replay_initial()`,
+// `SELECT viewmig.run_background_schema_migrations() = 3`, `... FROM generate_series(1, 3)` —
+// and no other portal (cursor, extended-protocol portal) is open that could still fetch rows
+// with its snapshot. `SELECT count(*) FROM t, viewmig.replay_initial()` or `SELECT viewmig.
+// replay_initial(), (SELECT count(*) FROM t)` read t with the statement's snapshot after the call.
 bool statement_is_only_the_step() {
     if (ActivePortal == nullptr || ActivePortal->strategy == PORTAL_MULTI_QUERY ||
         list_length(ActivePortal->stmts) != 1 || !ThereAreNoReadyPortals())
         return false;
-    const Node* node = static_cast<const Node*>(linitial(ActivePortal->stmts));
+    Node* node = static_cast<Node*>(linitial(ActivePortal->stmts));
     if (!IsA(node, PlannedStmt)) return false;
-    const auto* stmt = castNode(PlannedStmt, const_cast<Node*>(node));
+    auto* stmt = castNode(PlannedStmt, node);
     if (stmt->commandType != CMD_SELECT || stmt->utilityStmt != nullptr || stmt->hasModifyingCTE ||
         stmt->subplans != NIL || stmt->rowMarks != NIL || stmt->planTree == nullptr)
         return false;
@@ -152,33 +219,23 @@ bool statement_is_only_the_step() {
         const auto* rte = static_cast<const RangeTblEntry*>(lfirst(lc));
         if (rte->rtekind != RTE_RESULT && rte->rtekind != RTE_FUNCTION) return false;
     }
-    const Oid viewmig_schema = get_namespace_oid("viewmig", true);  // the extension's fixed schema (viewmig.control)
-    const Plan* plan = stmt->planTree;
-    if (plan->lefttree != nullptr || plan->righttree != nullptr || plan->initPlan != NIL || plan->qual != NIL)
-        return false;
+    Plan* plan = stmt->planTree;
+    if (plan->lefttree != nullptr || plan->righttree != nullptr || plan->initPlan != NIL) return false;
+    StatementWalk walk{get_namespace_oid("viewmig", true), false, 0};  // viewmig.control: schema = viewmig
     if (IsA(plan, Result)) {
-        if (castNode(Result, const_cast<Plan*>(plan))->resconstantqual != nullptr) return false;
-        int calls = 0;
-        foreach (lc, plan->targetlist) {
-            const auto* tle = static_cast<const TargetEntry*>(lfirst(lc));
-            if (IsA(tle->expr, Const)) continue;
-            if (!is_constant_step_call(reinterpret_cast<const Node*>(tle->expr), viewmig_schema)) return false;
-            ++calls;
-        }
-        return calls == 1;
+        if (castNode(Result, plan)->resconstantqual != nullptr || plan->qual != NIL) return false;
+        if (statement_may_read(reinterpret_cast<Node*>(plan->targetlist), &walk)) return false;
+    } else if (IsA(plan, FunctionScan)) {
+        foreach (lc, castNode(FunctionScan, plan)->functions)
+            if (statement_may_read(static_cast<RangeTblFunction*>(lfirst(lc))->funcexpr, &walk)) return false;
+        walk.allow_vars = true;  // the functions' columns
+        if (statement_may_read(reinterpret_cast<Node*>(plan->targetlist), &walk) ||
+            statement_may_read(reinterpret_cast<Node*>(plan->qual), &walk))
+            return false;
+    } else {
+        return false;
     }
-    if (IsA(plan, FunctionScan)) {
-        const auto* scan = castNode(FunctionScan, const_cast<Plan*>(plan));
-        if (list_length(scan->functions) != 1 || scan->funcordinality) return false;
-        const auto* fn = static_cast<const RangeTblFunction*>(linitial(scan->functions));
-        if (!is_constant_step_call(fn->funcexpr, viewmig_schema)) return false;
-        foreach (lc, plan->targetlist) {  // the function's columns, nothing computed from elsewhere
-            const auto* tle = static_cast<const TargetEntry*>(lfirst(lc));
-            if (!IsA(tle->expr, Var) && !IsA(tle->expr, Const)) return false;
-        }
-        return true;
-    }
-    return false;
+    return walk.steps > 0;
 }
 
 // Only for a statement of its own in READ COMMITTED with no transaction id (no transaction block),
