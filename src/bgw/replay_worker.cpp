@@ -316,7 +316,9 @@ void wait_for_workers_unguarded(BackgroundWorkerHandle** handles, WorkerShared* 
                                     errmsg("the viewmig worker waits for a lock held by this transaction"),
                                     errdetail("viewmig.%s() runs in background workers, which can not share this transaction's locks.",
                                               task_name(shared->task)),
-                                    errhint("Call viewmig.%s() outside an explicit transaction block, or COMMIT first.",
+                                    errhint("Call it as a statement of its own, SELECT viewmig.%s(...); outside an explicit "
+                                            "transaction block (or COMMIT first): only then does this backend's snapshot "
+                                            "stop holding the worker back.",
                                             task_name(shared->task))));
             }
             if (failed || running == 0) break;
