@@ -136,3 +136,16 @@ WHERE table_schema = 'view_schema' AND table_name LIKE 'post titles%' AND grante
 SELECT table_name, column_name, privilege_type FROM information_schema.column_privileges
 WHERE table_schema = 'view_schema' AND table_name LIKE 'post titles%' AND grantee = 'guard_app'
   AND privilege_type = 'UPDATE' ORDER BY 1, 2, 3;
+
+-- 6. A replay prepared by viewmig 1.0 (before ALTER EXTENSION viewmig UPDATE) has no record of
+--    what was copied: complete() says it could not check, and completes.
+SET client_min_messages = warning;
+SELECT viewmig.prepare_initial(ARRAY['guard'], replay_schema => 'guard_replay', archive_schema => 'guard_archive') > 0 AS prepared;
+SELECT viewmig.replay_initial() > 0 AS replayed;
+SELECT viewmig.prepare_completion();
+RESET client_min_messages;
+DELETE FROM viewmig.replay_copied_tables WHERE replay_id = (SELECT max(id) FROM viewmig.replays);
+\set VERBOSITY terse
+SELECT viewmig.complete() >= 0 AS completed;
+\set VERBOSITY default
+SELECT state FROM viewmig.status ORDER BY id DESC LIMIT 1;

@@ -114,7 +114,7 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
         const int attempts = lock_tables_briefly(locks_for(replay, es), viewmig_lock_timeout_ms, viewmig_lock_max_wait_ms);
         // Under the lock no event can be added and every inserter has finished: replay all that is left.
         // Under the lock nobody can change a view table's definition any more.
-        refuse_changed_view_tables(replay);
+        refuse_changed_view_tables(replay, false);
         const IncrementResult last = replay_increment_now(caught_up, es, std::numeric_limits<int64_t>::max());
         restore_deferrability(replay);
 

@@ -131,13 +131,14 @@ void record_copied_definitions(int64_t replay_id, const std::vector<CopiedDefini
                          {int8_param(replay_id), text_param(c.table), text_param(c.oid), text_array_param(c.lines)});
 }
 
-void refuse_changed_view_tables(const Replay& replay) {
+void refuse_changed_view_tables(const Replay& replay, bool notice) {
     QueryResult copied = spi_run_as_owner("SELECT table_name, table_oid::pg_catalog.text, definition::pg_catalog.text "
                                           "FROM viewmig.replay_copied_tables WHERE replay_id OPERATOR(pg_catalog.=) $1 "
                                           "ORDER BY table_name",
                                           {int8_param(replay.id)});
     if (copied.rows.empty()) {
-        ereport(NOTICE, (errmsg("viewmig: replay %lld was prepared before viewmig 1.1; complete() can not check whether its "
+        if (notice)
+            ereport(NOTICE, (errmsg("viewmig: replay %lld was prepared before viewmig 1.1; complete() can not check whether its "
                                 "view tables changed since prepare_initial",
                                 static_cast<long long>(replay.id)),
                          errhint("Changes made to the view tables since then (columns, indexes, triggers, ...) stay with "

@@ -30,7 +30,8 @@ std::vector<CopiedDefinition> describe_before_copy(const std::string& view_schem
 void record_copied_definitions(int64_t replay_id, const std::vector<CopiedDefinition>& copied);
 
 // ERROR (DETAIL: what changed on which table; HINT: what to do) when a managed view table of
-// `replay` is no longer the table prepare_initial copied, or its definition changed since.
-void refuse_changed_view_tables(const Replay& replay);
+// `replay` is no longer the table prepare_initial copied, or its definition changed since. For a
+// replay prepared before 1.1 (nothing recorded) it can not check: a NOTICE says so if `notice`.
+void refuse_changed_view_tables(const Replay& replay, bool notice = true);
 
 }  // namespace viewmig::pg
