@@ -19,7 +19,7 @@ PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer -MMD -MP
 SHLIB_LINK  = -lstdc++
 
 # pg_regress suites: sql/<name>.sql with expected/<name>.out
-REGRESS      = setup lifecycle errors quoting privileges jobs schema_migrations view_schema_migrations batch_projectors declarative_projectors bad_events stuck_states security
+REGRESS      = setup lifecycle errors quoting privileges jobs schema_migrations view_schema_migrations batch_projectors declarative_projectors swap_safety bad_events stuck_states security
 
 ISOLATION      = increment_during_inserts complete_during_inserts job_notifications view_schema_migration_during_inserts
 ISOLATION_OPTS =

@@ -65,7 +65,7 @@ DELETE FROM public.ran_as;
 -- viewmig's functions, called by the superuser with that search_path, and its workers (which
 -- read the database's default search_path when they connect), never run it.
 ALTER DATABASE contrib_regression SET search_path = trap, public, pg_catalog;
-SELECT viewmig.prepare_initial(ARRAY['sec_counts']) > 0 AS prepared;
+SELECT viewmig.prepare_initial(ARRAY['sec_counts'], replay_schema => 'sec_replay', archive_schema => 'sec_archive') > 0 AS prepared;
 SELECT viewmig.replay_initial(workers => 2) > 0 AS replayed;
 SELECT viewmig.replay_increment() >= 0 AS incremented;
 SELECT viewmig.prepare_completion();
@@ -223,7 +223,7 @@ SELECT viewmig.abort() IS NOT NULL AS ended;
 DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types');
 DELETE FROM viewmig.table_definitions WHERE table_name = 'tenant_audit';
 DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit, view_schema.tenant_types;
-DROP SCHEMA trap, tenant, dbo, tenant_archive CASCADE;
+DROP SCHEMA trap, tenant, dbo, tenant_archive, sec_archive CASCADE;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_dbowner;
 REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader;
 REVOKE ALL ON SEQUENCE event_records_id_seq FROM viewmig_sec_writer, viewmig_sec_tenant;

@@ -15,8 +15,13 @@
 extern "C" {
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/plannodes.h"
+#include "access/transam.h"
+#include "catalog/pg_proc.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "storage/dsm.h"
@@ -24,11 +29,14 @@ extern "C" {
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "storage/procarray.h"
+#include "tcop/pquery.h"
 #include "tcop/tcopprot.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/portal.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -96,9 +104,9 @@ void report_progress(WorkerShared* shared, TimestampTz started) {
 // While it waits, the caller reads nothing, yet its statement snapshot would hold back the xmin
 // horizon of the whole cluster for as long as the replay runs: bloat everywhere, and the worker's
 // own old row versions (hot counters) could never be pruned. Like VACUUM, the waiting backend asks
-// to be left out of horizon computations. Only for a statement of its own in READ COMMITTED with no
-// transaction id (no transaction block), where no other snapshot of this backend can need the rows;
-// transaction end clears the flag in any case.
+// to be left out of horizon computations — but only when nothing of this backend can read with an
+// older snapshot afterwards (see caller_reads_nothing_more); transaction end clears the flag in
+// any case.
 void set_in_vacuum_flag(bool on) {
     LWLockAcquire(ProcArrayLock, LW_EXCLUSIVE);
     if (on)
@@ -109,15 +117,149 @@ void set_in_vacuum_flag(bool on) {
     LWLockRelease(ProcArrayLock);
 }
 
-bool leave_xmin_horizon() {
+// A value known before the statement ran: a constant, or a parameter of the client's.
+bool is_constant_argument(const Node* arg) {
+    if (IsA(arg, Const)) return true;
+    return IsA(arg, Param) && castNode(Param, const_cast<Node*>(arg))->paramkind == PARAM_EXTERN;
+}
+
+// Walks an expression of the waiting statement: it may hold calls of viewmig's functions with
+// constant arguments (the steps, counted), constants, client parameters, columns of a function
+// scan (allow_vars) and what PostgreSQL itself defines as immutable (operators, casts, CASE, IS
+// NULL ...) — nothing that can read a table: no subquery, no aggregate, no user function (a
+// function declared STABLE, or wrongly IMMUTABLE, reads with the statement's snapshot).
+struct StatementWalk {
+    Oid viewmig_schema;
+    bool allow_vars;
+    int steps;
+};
+
+bool builtin_immutable(Oid funcid) {
+    return funcid != InvalidOid && funcid < FirstNormalObjectId && func_volatile(funcid) == PROVOLATILE_IMMUTABLE;
+}
+
+// expression_tree_walker's convention: true stops the walk (here: the statement may read).
+bool statement_may_read(Node* node, StatementWalk* walk) {
+    if (node == nullptr) return false;
+    switch (nodeTag(node)) {
+        case T_Const:
+            return false;
+        case T_Param:
+            return castNode(Param, node)->paramkind != PARAM_EXTERN;
+        case T_Var:
+            return !walk->allow_vars;
+        case T_FuncExpr: {
+            auto* call = castNode(FuncExpr, node);
+            if (get_func_namespace(call->funcid) == walk->viewmig_schema) {
+                ListCell* lc;
+                foreach (lc, call->args)
+                    if (!is_constant_argument(static_cast<const Node*>(lfirst(lc)))) return true;
+                ++walk->steps;
+                return false;
+            }
+            if (!builtin_immutable(call->funcid)) return true;
+            break;
+        }
+        case T_OpExpr:
+        case T_DistinctExpr:
+        case T_NullIfExpr: {
+            auto* op = reinterpret_cast<OpExpr*>(node);
+            set_opfuncid(op);
+            if (!builtin_immutable(op->opfuncid)) return true;
+            break;
+        }
+        case T_ScalarArrayOpExpr: {
+            auto* op = castNode(ScalarArrayOpExpr, node);
+            set_sa_opfuncid(op);
+            if (!builtin_immutable(op->opfuncid)) return true;
+            break;
+        }
+        case T_List:
+        case T_TargetEntry:
+        case T_BoolExpr:
+        case T_NullTest:
+        case T_BooleanTest:
+        case T_RelabelType:
+        case T_CoerceViaIO:
+        case T_CaseExpr:
+        case T_CaseWhen:
+        case T_CaseTestExpr:
+        case T_CoalesceExpr:
+        case T_MinMaxExpr:
+        case T_ArrayExpr:
+        case T_RowExpr:
+        case T_FieldSelect:
+            break;
+        default:
+            return true;  // a subquery, an aggregate, anything else: it may read
+    }
+    // Through void (*)(): the walker type of PG15 is an unprototyped bool (*)().
+    return expression_tree_walker(node, reinterpret_cast<bool (*)()>(reinterpret_cast<void (*)()>(statement_may_read)), walk);
+}
+
+// True when the statement this backend runs cannot read a table after the step returns: a SELECT
+// without FROM (or FROM functions only) whose expressions are the step's call with constant
+// arguments and what statement_may_read allows around it — `SELECT viewmig.replay_initial()`,
+// `SELECT viewmig.run_background_schema_migrations() = 3`, `... FROM generate_series(1, 3)` —
+// and no other portal (cursor, extended-protocol portal) is open that could still fetch rows
+// with its snapshot. `SELECT count(*) FROM t, viewmig.replay_initial()` or `SELECT viewmig.
+// replay_initial(), (SELECT count(*) FROM t)` read t with the statement's snapshot after the call.
+bool statement_is_only_the_step() {
+    if (ActivePortal == nullptr || ActivePortal->strategy == PORTAL_MULTI_QUERY ||
+        list_length(ActivePortal->stmts) != 1 || !ThereAreNoReadyPortals())
+        return false;
+    Node* node = static_cast<Node*>(linitial(ActivePortal->stmts));
+    if (!IsA(node, PlannedStmt)) return false;
+    auto* stmt = castNode(PlannedStmt, node);
+    if (stmt->commandType != CMD_SELECT || stmt->utilityStmt != nullptr || stmt->hasModifyingCTE ||
+        stmt->subplans != NIL || stmt->rowMarks != NIL || stmt->planTree == nullptr)
+        return false;
+    ListCell* lc;
+    foreach (lc, stmt->rtable) {
+        const auto* rte = static_cast<const RangeTblEntry*>(lfirst(lc));
+        if (rte->rtekind != RTE_RESULT && rte->rtekind != RTE_FUNCTION) return false;
+    }
+    Plan* plan = stmt->planTree;
+    if (plan->lefttree != nullptr || plan->righttree != nullptr || plan->initPlan != NIL) return false;
+    StatementWalk walk{get_namespace_oid("viewmig", true), false, 0};  // viewmig.control: schema = viewmig
+    if (IsA(plan, Result)) {
+        if (castNode(Result, plan)->resconstantqual != nullptr || plan->qual != NIL) return false;
+        if (statement_may_read(reinterpret_cast<Node*>(plan->targetlist), &walk)) return false;
+    } else if (IsA(plan, FunctionScan)) {
+        foreach (lc, castNode(FunctionScan, plan)->functions)
+            if (statement_may_read(static_cast<RangeTblFunction*>(lfirst(lc))->funcexpr, &walk)) return false;
+        walk.allow_vars = true;  // the functions' columns
+        if (statement_may_read(reinterpret_cast<Node*>(plan->targetlist), &walk) ||
+            statement_may_read(reinterpret_cast<Node*>(plan->qual), &walk))
+            return false;
+    } else {
+        return false;
+    }
+    return walk.steps > 0;
+}
+
+// Only for a statement of its own in READ COMMITTED with no transaction id (no transaction block),
+// where no snapshot of this backend but the statement's can exist, and only when that statement
+// can read nothing with it any more (statement_is_only_the_step) — or when a viewmig job runs the
+// step: the job worker's statement is the step call alone and it reads with new snapshots after.
+bool caller_reads_nothing_more() {
     if (IsTransactionBlock() || IsolationUsesXactSnapshot() || TransactionIdIsValid(GetTopTransactionIdIfAny()))
         return false;
+    return pg::current_job_id != 0 || statement_is_only_the_step();
+}
+
+bool leave_xmin_horizon() {
+    if (!caller_reads_nothing_more()) return false;
+    InvalidateCatalogSnapshot();
     set_in_vacuum_flag(true);
     return true;
 }
 
 void rejoin_xmin_horizon(bool left) {
-    if (left) set_in_vacuum_flag(false);
+    if (!left) return;
+    set_in_vacuum_flag(false);
+    // Catalog rows may have been removed meanwhile: read the catalog with a new snapshot from now on.
+    InvalidateCatalogSnapshot();
 }
 
 void terminate_all(BackgroundWorkerHandle** handles, int n) {
@@ -174,7 +316,9 @@ void wait_for_workers_unguarded(BackgroundWorkerHandle** handles, WorkerShared* 
                                     errmsg("the viewmig worker waits for a lock held by this transaction"),
                                     errdetail("viewmig.%s() runs in background workers, which can not share this transaction's locks.",
                                               task_name(shared->task)),
-                                    errhint("Call viewmig.%s() outside an explicit transaction block, or COMMIT first.",
+                                    errhint("Call it as a statement of its own, SELECT viewmig.%s(...); outside an explicit "
+                                            "transaction block (or COMMIT first): only then does this backend's snapshot "
+                                            "stop holding the worker back.",
                                             task_name(shared->task))));
             }
             if (failed || running == 0) break;

@@ -13,6 +13,7 @@
 #include "pg/schema_copy.hpp"
 #include "pg/spi.hpp"
 #include "pg/step_lock.hpp"
+#include "pg/table_definition.hpp"
 
 extern "C" {
 #include "access/xact.h"
@@ -100,6 +101,9 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
         const EventStore es = load_event_store();
         require_ours_or_absent(replay.archive_schema, "archive");
         refuse_dependent_objects(replay);
+        // Fail early, before the catch-up; both are checked again under the lock.
+        if (schema_is_ours(replay.archive_schema)) refuse_foreign_dependents(replay.archive_schema, "viewmig.complete()");
+        refuse_changed_view_tables(replay);
 
         // Catch up before locking, so that the part under the lock replays only what arrives meanwhile.
         const IncrementResult before = replay_increment_now(replay, es, std::nullopt);
@@ -109,17 +113,29 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
         const TimestampTz lock_start = GetCurrentTimestamp();
         const int attempts = lock_tables_briefly(locks_for(replay, es), viewmig_lock_timeout_ms, viewmig_lock_max_wait_ms);
         // Under the lock no event can be added and every inserter has finished: replay all that is left.
+        // Under the lock nobody can change a view table's definition any more.
+        refuse_changed_view_tables(replay, false);
         const IncrementResult last = replay_increment_now(caught_up, es, std::numeric_limits<int64_t>::max());
         restore_deferrability(replay);
 
-        drop_our_schema(replay.archive_schema);
+        drop_our_schema(replay.archive_schema, "viewmig.complete()");
         create_our_schema(replay.archive_schema, "archive");
+        std::vector<std::string> regranted;
         for (const std::string& table : replay.managed_tables) {
+            // Grants made or revoked on the view table since prepare_initial copied them go with the swap.
+            if (carry_grants(quote_qualified(replay.view_schema, table), quote_qualified(replay.replay_schema, table)))
+                regranted.push_back(quote_qualified(replay.view_schema, table));
             spi_exec("ALTER TABLE " + quote_qualified(replay.view_schema, table) + " SET SCHEMA " + quote_ident(replay.archive_schema));
             spi_exec("ALTER TABLE " + quote_qualified(replay.replay_schema, table) + " SET SCHEMA " + quote_ident(replay.view_schema));
         }
-        drop_our_schema(replay.replay_schema);
+        drop_our_schema(replay.replay_schema, "viewmig.complete()");
         finish_replay(replay);
+        if (!regranted.empty()) {
+            std::string list;
+            for (const std::string& t : regranted) list += (list.empty() ? "" : ", ") + t;
+            ereport(NOTICE, (errmsg("viewmig: grants changed since prepare_initial were carried over to the swapped-in tables: %s",
+                                    list.c_str())));
+        }
 
         const long stall_ms = TimestampDifferenceMilliseconds(lock_start, GetCurrentTimestamp());
         ereport(NOTICE, (errmsg("viewmig: replay %lld completed: %zu tables swapped; %llu events replayed before the lock, %llu under it",

@@ -12,6 +12,7 @@
 #include "pg/spi.hpp"
 #include "pg/step_args.hpp"
 #include "pg/step_lock.hpp"
+#include "pg/table_definition.hpp"
 
 extern "C" {
 #include "miscadmin.h"
@@ -54,7 +55,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
         check_prepare_arguments(names, replay_schema, archive_schema);  // the checks viewmig.enqueue() makes too
         check_managed_tables(projectors);
 
-        drop_our_schema(replay_schema);
+        drop_our_schema(replay_schema, "viewmig.prepare_initial()");
         create_our_schema(replay_schema, "replay");
         grant_schema_to_projector_owners(replay_schema, projectors);
 
@@ -74,6 +75,7 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
                 table_names.push_back(p.managed_tables[i]);
             }
         }
+        const std::vector<CopiedDefinition> copied = describe_before_copy(view_schema, table_names);
         const std::vector<DeferredDdl> deferred = copy_tables(view_schema, replay_schema, tables);
 
         const int64_t replay_id = to_int8(spi_run_as_owner(
@@ -81,6 +83,8 @@ PGDLLEXPORT Datum viewmig_prepare_initial(PG_FUNCTION_ARGS) {
             "prepared_by) VALUES ('prepared', $1::text[], $2::text[]::int[], $3, $4, $5, $6::text[]::name[], $7) RETURNING id",
             {text_array_param(projector_names), text_array_param(versions), text_param(view_schema),
              text_param(replay_schema), text_param(archive_schema), text_array_param(table_names), oid_param(GetUserId())}).rows.at(0)[0]);
+        // What was copied, so complete() can tell whether a view table changed meanwhile.
+        record_copied_definitions(replay_id, copied);
         std::size_t kept = 0;
         for (const auto& d : deferred) {
             kept += d.kind == "index" || d.kind == "foreign_key";

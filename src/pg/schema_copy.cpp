@@ -11,6 +11,44 @@
 namespace viewmig::pg {
 namespace {
 
+// The grants (table and column level) on table `source` to anyone but its owner, as
+// (grantee, privilege, grantable, column) rows in a fixed order. search_path pinned.
+QueryResult grants_of(const std::string& table) {
+    return spi_run_with_setting(
+        "search_path", "pg_catalog, pg_temp",
+        "SELECT CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+        "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END, "
+        "       g.privilege_type, g.is_grantable, NULL::pg_catalog.name "
+        "FROM pg_catalog.pg_class c CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) g "
+        "WHERE c.oid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND g.grantee OPERATOR(pg_catalog.<>) c.relowner "
+        "UNION ALL "
+        "SELECT CASE WHEN g.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC' "
+        "            ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(g.grantee)) END, "
+        "       g.privilege_type, g.is_grantable, a.attname "
+        "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) a.attrelid "
+        "CROSS JOIN LATERAL pg_catalog.aclexplode(a.attacl) g "
+        "WHERE a.attrelid OPERATOR(pg_catalog.=) $1::pg_catalog.regclass AND a.attnum OPERATOR(pg_catalog.>) 0 "
+        "  AND NOT a.attisdropped AND g.grantee OPERATOR(pg_catalog.<>) c.relowner "
+        "ORDER BY 1, 2, 3, 4",
+        {text_param(table)});
+}
+
+// Grants on `target` what `source` grants (see grants_of); `target` is qualified and quoted. A
+// column grant on a column `target` does not have (a new version of a table) is left out.
+void grant_as_on(const std::string& source, const std::string& target) {
+    for (const Row& g : grants_of(source).rows) {
+        if (g[3] && !spi_run_with_setting("search_path", "pg_catalog, pg_temp",
+                                          "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) "
+                                          "$1::pg_catalog.regclass AND attname OPERATOR(pg_catalog.=) $2 AND attnum OPERATOR(pg_catalog.>) 0 "
+                                          "AND NOT attisdropped",
+                                          {text_param(target), text_param(*g[3])})
+                          .rows.size())
+            continue;
+        const std::string columns = g[3] ? " (" + quote_ident(*g[3]) + ")" : "";
+        spi_exec("GRANT " + *g[1] + columns + " ON " + target + " TO " + *g[0] + (to_bool(g[2]) ? " WITH GRANT OPTION" : ""));
+    }
+}
+
 // Reads a query's result with search_path set to the view schema (see the file comment).
 QueryResult run_in_view_path(const std::string& view_schema, const std::string& sql, const std::vector<SqlParam>& params) {
     return run_with_search_path(quote_ident(view_schema), sql, params);
@@ -93,21 +131,7 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
 
     // Owner and grants (table and column level) as on the view table.
     spi_exec("ALTER TABLE " + target + " OWNER TO " + quote_ident(*r[1]));
-    QueryResult grants = spi_run(
-        "SELECT CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END, "
-        "       g.privilege_type, g.is_grantable, a.attname "
-        "FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) g LEFT JOIN pg_attribute a ON false "
-        "WHERE c.oid = $1::regclass AND g.grantee <> c.relowner "
-        "UNION ALL "
-        "SELECT CASE WHEN g.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(g.grantee)) END, "
-        "       g.privilege_type, g.is_grantable, a.attname "
-        "FROM pg_attribute a CROSS JOIN LATERAL aclexplode(a.attacl) g "
-        "WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped",
-        {source_param});
-    for (const Row& g : grants.rows) {
-        const std::string columns = g[3] ? " (" + quote_ident(*g[3]) + ")" : "";
-        spi_exec("GRANT " + *g[1] + columns + " ON " + target + " TO " + *g[0] + (to_bool(g[2]) ? " WITH GRANT OPTION" : ""));
-    }
+    grant_as_on(source, target);
 }
 
 // Foreign keys that cascade (or set NULL/default) change data during the replay and are created
@@ -140,6 +164,15 @@ void copy_foreign_keys(const std::string& view_schema, const std::string& replay
 }
 
 }  // namespace
+
+bool carry_grants(const std::string& source, const std::string& target) {
+    const QueryResult want = grants_of(source), have = grants_of(target);
+    if (want.rows == have.rows) return false;
+    // REVOKE on the table revokes the grantee's column privileges too.
+    for (const Row& g : have.rows) spi_exec("REVOKE ALL ON " + target + " FROM " + *g[0] + " CASCADE");
+    grant_as_on(source, target);
+    return true;
+}
 
 QueryResult run_with_search_path(const std::string& path, const std::string& sql, const std::vector<SqlParam>& params) {
     return spi_run_in_search_path(path, sql, params);

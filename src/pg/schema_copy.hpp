@@ -30,6 +30,10 @@ struct DeferredDdl {
 std::vector<DeferredDdl> copy_tables(const std::string& view_schema, const std::string& replay_schema,
                                        const std::vector<TableToCopy>& tables);
 
+// Makes the grants on table `target` (to anyone but its owner, table and column level) those on
+// table `source` (both qualified and quoted), when they differ; true when it changed any.
+bool carry_grants(const std::string& source, const std::string& target);
+
 // "replay_schema, view_schema", quoted: unqualified names find the replay copy of a table first,
 // and anything else in the view schema.
 std::string replay_first_path(const std::string& view_schema, const std::string& replay_schema);

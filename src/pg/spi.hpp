@@ -62,6 +62,10 @@ private:
         return std::optional<std::string>::operator*();
     }
 };
+inline bool operator==(const SqlText& a, const SqlText& b) {
+    return static_cast<const std::optional<std::string>&>(a) == static_cast<const std::optional<std::string>&>(b);
+}
+inline bool operator!=(const SqlText& a, const SqlText& b) { return !(a == b); }
 using Row = std::vector<SqlText>;
 
 struct QueryResult {

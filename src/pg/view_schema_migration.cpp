@@ -19,6 +19,7 @@
 #include "pg/increment.hpp"
 #include "pg/owned_schemas.hpp"
 #include "pg/projector_rights.hpp"
+#include "pg/schema_copy.hpp"
 #include "pg/spi.hpp"
 #include "pg/stored_ddl.hpp"
 #include "pg/step_args.hpp"
@@ -256,6 +257,8 @@ PGDLLEXPORT Datum viewmig_migrate_offline(PG_FUNCTION_ARGS) {
                 spi_exec("ALTER TABLE " + quote_qualified(replay.view_schema, table) + " RENAME TO " + quote_ident(table + old_suffix));
             }
             spi_exec("ALTER TABLE " + quote_qualified(replay.view_schema, *r[1]) + " RENAME TO " + quote_ident(table));
+            // The application's grants on the table it reads go with the name.
+            if (r[3]) carry_grants(quote_qualified(replay.view_schema, table + old_suffix), quote_qualified(replay.view_schema, table));
         }
         spi_run_as_owner("INSERT INTO viewmig.view_schema_versions (version) VALUES ($1)", {int4_param(target)});
         spi_run_as_owner("DELETE FROM viewmig.view_schema_migration_tables WHERE version = $1", {int4_param(target)});

@@ -32,6 +32,21 @@ ALTER TABLE viewmig.projector_versions ALTER COLUMN owner SET NOT NULL, ALTER CO
 
 -- ---- complete(): archive, changed view tables, snapshot horizon (classes 7-9) ----------------
 
+-- What prepare_initial copied of each view table: its OID and a description of its definition
+-- (columns, constraints, indexes, triggers, policies, rules, owner, options; one line each,
+-- sorted; see src/pg/table_definition.cpp). complete() describes the view table again and refuses
+-- when it changed meanwhile, since the swap would move the change into the archive. Grants are not
+-- part of it: complete() carries them over to the swapped-in table. A replay prepared before 1.1
+-- has no rows here; complete() then says that it could not check.
+CREATE TABLE viewmig.replay_copied_tables (
+    replay_id    bigint NOT NULL REFERENCES viewmig.replays ON DELETE CASCADE,
+    table_name   name NOT NULL,
+    table_oid    oid NOT NULL,
+    definition   text[] NOT NULL,
+    PRIMARY KEY (replay_id, table_name)
+);
+GRANT SELECT ON viewmig.replay_copied_tables TO PUBLIC;
+
 
 -- ---- schema migrations and stuck states (classes 10-11) --------------------------------------
 
