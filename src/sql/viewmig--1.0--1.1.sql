@@ -62,3 +62,6 @@ SELECT pg_catalog.pg_extension_config_dump('viewmig.background_schema_migrations
         SELECT coalesce(t.parent_id, t.id) FROM viewmig.background_schema_migrations t
         WHERE NOT t.table_name OPERATOR(pg_catalog.=) ANY (SELECT c.oid FROM pg_catalog.pg_class c))$$);
 SELECT pg_catalog.pg_extension_config_dump('viewmig.background_schema_migrations_id_seq', '');
+-- Whoever may read the configuration (everyone: see the GRANT in viewmig--1.0.sql) may dump it,
+-- a database owner who is not a superuser included; pg_dump reads the sequence too.
+GRANT SELECT ON SEQUENCE viewmig.background_schema_migrations_id_seq TO PUBLIC;

@@ -84,10 +84,24 @@ SELECT viewmig.add_index_in_background('view_schema.posts', ARRAY['title'], name
 SELECT viewmig.run_background_schema_migrations();
 SELECT viewmig.cancel_schema_migration(viewmig.add_index_in_background('view_schema.posts', ARRAY['published'],
                                                                        name => 'posts_published_idx'));
+-- A delayed migration on a partitioned table: a composite row and one row per partition.
+CREATE TABLE public.measurements (id int NOT NULL, at date NOT NULL) PARTITION BY RANGE (at);
+CREATE TABLE public.measurements_2025 PARTITION OF public.measurements FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+CREATE TABLE public.measurements_2026 PARTITION OF public.measurements FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+SELECT viewmig.add_index_in_background('public.measurements', ARRAY['id'], name => 'measurements_id_idx',
+                                       run_after => now() + interval '1 day');
+-- A delayed migration whose table is dropped afterwards: not dumped (its OID would name nothing,
+-- or another table, in the restored database).
+CREATE TABLE public.doomed (x int);
+SELECT viewmig.add_index_in_background('public.doomed', ARRAY['x'], name => 'doomed_x_idx', run_after => now() + interval '1 day');
+DROP TABLE public.doomed;
 -- A queued job (the launcher serves database postgres only, so it stays queued).
 SELECT viewmig.enqueue('replay_increment');
 SQL
 $node->safe_psql('origin', 'SELECT viewmig.prepare_initial()');   # left prepared: a replay in progress
+# A row for a schema that is gone (dropped behind viewmig's back): not dumped, so it can never
+# claim a schema that gets that OID in the restored database.
+$node->safe_psql('origin', q{INSERT INTO viewmig.owned_schemas VALUES ('4000000000'::oid::regnamespace, 'gone', 'archive')});
 
 # What the configuration looks like, as text that does not depend on OIDs.
 my $config_sql = q{
@@ -96,21 +110,29 @@ UNION ALL SELECT * FROM (SELECT 'projector: ' || projector || ' v' || version ||
                                 || live || ' ' || handler::text || ' ' || coalesce(event_types::text, '')
                          FROM viewmig.projector_versions WHERE status <> 'retired' ORDER BY projector, version) p
 UNION ALL SELECT * FROM (SELECT 'owned: ' || schema_oid::text || ' ' || schema_name || ' ' || purpose
-                         FROM viewmig.owned_schemas ORDER BY schema_name) o
+                         FROM viewmig.owned_schemas WHERE schema_oid::oid IN (SELECT oid FROM pg_namespace) ORDER BY schema_name) o
 UNION ALL SELECT * FROM (SELECT 'table ddl: ' || view_schema || '.' || table_name || ' by ' || defined_by::text
                          FROM viewmig.table_definitions ORDER BY table_name) t
 UNION ALL SELECT * FROM (SELECT 'version def: ' || version || ' ' || projectors::text FROM viewmig.view_schema_version_definitions ORDER BY 1) d
 UNION ALL SELECT 'view schema version: ' || viewmig.current_view_schema_version()
 UNION ALL SELECT * FROM (SELECT 'schema migration: ' || id || ' ' || migration_name || ' on ' || table_name::text || ' ' || status
-                         || ' ' || run_as::text || ' due later=' || (run_after > now())
-                         FROM viewmig.background_schema_migrations WHERE status NOT IN ('succeeded', 'cancelled') ORDER BY id) m
+                         || ' ' || run_as::text || ' due later=' || (run_after > now()) || ' parent=' || coalesce(parent_id::text, '-')
+                         || ' composite=' || composite
+                         FROM viewmig.background_schema_migrations WHERE status NOT IN ('succeeded', 'cancelled')
+                           AND table_name::oid IN (SELECT oid FROM pg_class) ORDER BY id) m
 };
 my $config = $node->safe_psql('origin', $config_sql);
 like($config, qr/^projector: blog v3 pending .* live=true blog_projector\(event_records\)/m, 'origin: blog v3 pending');
 like($config, qr/^owned: replay_schema replay_schema replay$/m,   'origin: the prepared replay schema is viewmig\'s');
 like($config, qr/^owned: archive_schema archive_schema archive$/m, 'origin: the archive schema is viewmig\'s');
-like($config, qr/^schema migration: 1 authors_name_idx on view_schema\.authors delayed .* due later=true$/m,
+like($config, qr/^schema migration: 1 authors_name_idx on view_schema\.authors delayed .* due later=true parent=- composite=false$/m,
 	'origin: the delayed schema migration');
+like($config, qr/^schema migration: 4 measurements_id_idx on measurements delayed .* composite=true\nschema migration: 5 measurements_id_idx on measurements delayed .* parent=4 composite=false\nschema migration: 6 measurements_2025_id_idx on measurements_2025 delayed .* parent=4 composite=false\nschema migration: 7 measurements_2026_id_idx on measurements_2026 delayed .* parent=4 composite=false$/m,
+	'origin: the delayed composite schema migration');
+is($node->safe_psql('origin', q{SELECT count(*) FROM viewmig.background_schema_migrations WHERE NOT table_name::oid IN (SELECT oid FROM pg_class)}),
+	'1', 'origin: a migration whose table is gone');
+is($node->safe_psql('origin', q{SELECT count(*) FROM viewmig.owned_schemas WHERE schema_name = 'gone'}), '1',
+	'origin: an owned schema that is gone');
 my $origin_blog_retired = $node->safe_psql('origin', q{SELECT count(*) FROM viewmig.projector_versions WHERE status = 'retired'});
 cmp_ok($origin_blog_retired, '>', 0, 'origin has a retired projector version');
 
@@ -140,9 +162,10 @@ SELECT (SELECT count(*) FROM viewmig.replays) || ' replays, ' || (SELECT count(*
        || (SELECT count(*) FROM viewmig.projector_versions WHERE status = 'retired') || ' retired, '
        || (SELECT count(*) FROM viewmig.background_schema_migrations) || ' schema migrations, '
        || (SELECT count(*) FROM viewmig.schema_migration_events) || ' migration events, '
-       || (SELECT count(*) FROM viewmig.view_schema_migration_tables) || ' migration tables'}),
-		'0 replays, 0 jobs, 0 retired, 1 schema migrations, 0 migration events, 0 migration tables',
-		"$label: no transient state");
+       || (SELECT count(*) FROM viewmig.view_schema_migration_tables) || ' migration tables, '
+       || (SELECT count(*) FROM viewmig.owned_schemas WHERE NOT schema_oid::oid IN (SELECT oid FROM pg_namespace)) || ' gone schemas'}),
+		'0 replays, 0 jobs, 0 retired, 5 schema migrations, 0 migration events, 0 migration tables, 0 gone schemas',
+		"$label: no transient state (nor rows naming objects that are gone)");
 	is($node->safe_psql($db, q{SELECT count(*) FROM pg_trigger WHERE tgname = 'viewmig_live_projection'
                                AND tgrelid = 'public.event_records'::regclass}), '1', "$label: the live trigger is restored");
 	# Live projection: every live projector sees the new events.
@@ -157,7 +180,7 @@ SELECT (SELECT count(*) FROM viewmig.replays) || ' replays, ' || (SELECT count(*
 	is($after, join('/', $a0 + 5, $c0 + 5 + 5 * 2 * 2 + 5, $l0 + 5 * 2 * 2),
 		"$label: inserts into the event table are projected live by the blog, batch and declarative projectors");
 	# The id sequence goes on after the restored migrations.
-	cmp_ok($node->safe_psql($db, q{SELECT last_value FROM viewmig.background_schema_migrations_id_seq}), '>=', 3,
+	cmp_ok($node->safe_psql($db, q{SELECT last_value FROM viewmig.background_schema_migrations_id_seq}), '>=', 8,
 		"$label: the schema migrations' id sequence was restored");
 	return;
 }
@@ -176,7 +199,7 @@ sm_is($node, 1, 'succeeded', 'the launcher runs the restored migration once it i
 is(index_state($node, 'authors_name_idx'), 'valid', 'its index is built');
 my $next = $node->safe_psql('postgres',
 	q{SELECT viewmig.add_index_in_background('view_schema.posts', ARRAY['title'], name => 'posts_title_plain_idx')});
-cmp_ok($next, '>', 3, 'a new schema migration gets an id after the restored ones');
+cmp_ok($next, '>', 8, 'a new schema migration gets an id after the restored ones');
 $node->safe_psql('postgres', "SELECT viewmig.cancel_schema_migration($next)");
 
 # A full replay in the restored database (the restored replay schema is viewmig's to re-create).
@@ -208,6 +231,20 @@ check_restored('plain', 'plain dump | psql');
 $node->safe_psql('plain', $full_replay);
 is($node->safe_psql('plain', q{SELECT state FROM viewmig.replays ORDER BY id DESC LIMIT 1}), 'completed',
 	'a full replay completes in the database restored from the plain dump');
+
+# ---- 4. A database owner who is not a superuser dumps a database of their own. ----
+$node->safe_psql('postgres', q{CREATE ROLE viewmig_tenant LOGIN; CREATE DATABASE tenant OWNER viewmig_tenant});
+$node->safe_psql('tenant', 'CREATE EXTENSION viewmig');
+$node->safe_psql('tenant', q{
+CREATE TABLE public.things (id int NOT NULL);
+SELECT viewmig.add_index_in_background('public.things', ARRAY['id'], name => 'things_id_idx', run_after => now() + interval '1 day');
+}, extra_params => [ '-U', 'viewmig_tenant' ]);
+my $tenant_dump = $node->basedir . '/tenant.dump';
+$node->command_ok([ 'pg_dump', '-Fc', '-U', 'viewmig_tenant', '-d', 'tenant', '-f', $tenant_dump ],
+	'pg_dump -Fc by the database owner (not a superuser): the configuration and its sequence are readable');
+restore_ok('tenant_copy', 'pg_restore of the owner\'s dump', 'pg_restore', '-d', $node->connstr('tenant_copy'), $tenant_dump);
+is($node->safe_psql('tenant_copy', q{SELECT migration_name || ' ' || status || ' ' || run_as::text FROM viewmig.background_schema_migrations}),
+	'things_id_idx delayed viewmig_tenant', 'the owner\'s delayed migration is restored, to run as the owner');
 
 $node->stop;
 done_testing();
