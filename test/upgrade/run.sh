@@ -60,7 +60,9 @@ fi
 
 passed=0
 failed=0
+finished=
 finish() {
+    finished=1
     echo "upgrade: $passed passed, $failed failed"
     [[ $failed -eq 0 ]]
     exit
@@ -129,7 +131,7 @@ mkdir "$work/data"
 chown postgres: "$work/data"
 chmod 700 "$work/data"
 touch "$work/old.log" && chown postgres: "$work/old.log" "$work"
-if ! unshare -m --propagation private "$0" --old-phase "$work" "$build"; then
+if ! unshare -m --propagation private bash "$0" --old-phase "$work" "$build"; then
     tail -30 "$work/old.log"
     fail "the previous release could not make its state (logs in $work)"
 fi
@@ -155,6 +157,11 @@ wait_for() {  # wait_for <database> <sql returning true when done> [seconds]
 }
 stop_cluster() {
     as_pg "$bindir/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
+    if [[ -z $finished ]]; then   # set -e ended the script at a command that failed
+        failed=$((failed + 1))
+        echo "not ok - a step failed unexpectedly (its error is above; server log: $work/new.log)"
+        echo "upgrade: $passed passed, $failed failed"
+    fi
     if [[ $failed -eq 0 && -z "${VIEWMIG_UPGRADE_KEEP:-}" ]]; then rm -rf "$work"; else echo "# cluster and logs kept in $work"; fi
 }
 trap stop_cluster EXIT
