@@ -13,7 +13,9 @@ PG_SRCS   = $(wildcard src/pg/*.cpp)
 BGW_SRCS  = $(wildcard src/bgw/*.cpp)
 OBJS      = $(CORE_SRCS:.cpp=.o) $(PG_SRCS:.cpp=.o) $(BGW_SRCS:.cpp=.o)
 
-PG_CPPFLAGS = -I$(srcdir)/src
+# The catalog version the library is built for (the launcher waits for ALTER EXTENSION UPDATE).
+VIEWMIG_VERSION = $(shell sed -n "s/^default_version *= *'\(.*\)'.*/\1/p" $(srcdir)/viewmig.control)
+PG_CPPFLAGS = -I$(srcdir)/src -DVIEWMIG_VERSION='"$(VIEWMIG_VERSION)"'
 # -MMD -MP: each object's header dependencies (PGXS does not track them), included below.
 PG_CXXFLAGS = -std=c++17 -Wno-register -fno-omit-frame-pointer -MMD -MP
 SHLIB_LINK  = -lstdc++
@@ -33,6 +35,7 @@ ifneq ($(wildcard $(PGXS)),)
 include $(PGXS)
 -include $(OBJS:.o=.d)
 EXTRA_CLEAN += $(OBJS:.o=.d)
+src/bgw/launcher.o: $(srcdir)/viewmig.control
 # The isolation specs live under test/isolation (specs/, expected/).
 ISOLATION_OPTS += --inputdir=$(srcdir)/test/isolation --outputdir=output_iso
 else

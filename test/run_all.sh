@@ -4,7 +4,9 @@
 #   2. the pg_regress suite (sql/, expected/) and the isolation suite (test/isolation/) against a
 #      throwaway PostgreSQL 15 cluster made by pg_virtualenv,
 #   3. the TAP suite (test/tap/t/*.pl, prove + PostgreSQL::Test::Cluster; see test/tap/run.sh),
-#      each file on clusters of its own that preload viewmig.
+#      each file on clusters of its own that preload viewmig,
+#   4. the upgrade test (test/upgrade/run.sh): ALTER EXTENSION viewmig UPDATE from the previous
+#      release on a cluster whose state that release made, counted as one test.
 # Builds and installs the extension first (installing needs root, as on CI and the dev machine).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -63,6 +65,15 @@ if [[ -n "$summary" ]]; then
         "$(sed -E 's/.* ([0-9]+) failed$/\1/' <<<"$summary")"
 else
     count "tap (did not run)" 0 1
+fi
+
+echo "== upgrade from the previous release (test/upgrade)"
+# One test: builds the previous release (cached), makes live state with it in a private mount
+# namespace, then updates and checks with the installed build; ends "upgrade: N passed, N failed".
+if test/upgrade/run.sh 2>&1 | tee "$log_dir/upgrade.log"; then
+    count "upgrade" 1 0
+else
+    count "upgrade" 0 1
 fi
 
 rm -rf "$log_dir"

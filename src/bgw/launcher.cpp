@@ -49,6 +49,15 @@ Tracked tracked[kMaxTracked];
 int ntracked = 0;
 char database_name[BGW_EXTRALEN];  // for log lines, which are written outside transactions
 
+// The catalog version this library was built for (viewmig.control's default_version, from the
+// Makefile). After new binaries are installed and the server restarted, the database keeps the old
+// catalog until ALTER EXTENSION viewmig UPDATE: until then the launcher starts nothing, so no job
+// runs this library's code on a catalog it was not written for.
+#ifndef VIEWMIG_VERSION
+#error "VIEWMIG_VERSION (viewmig.control's default_version) must be defined by the build"
+#endif
+char installed_version[NAMEDATALEN];  // the catalog's version when it is not VIEWMIG_VERSION
+
 struct Claimed {
     int64 job_id;
     int32 attempt;
@@ -75,7 +84,8 @@ Datum tracked_ids_array() {
 // One round in one transaction: re-queue orphans, claim what may start now. Returns how many
 // jobs were claimed (in `claimed`) and sets `next_due_ms` to the wait until the next queued job
 // is due (-1 when none is queued).
-int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extension_missing, bool* migration_due) {
+int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extension_missing, bool* catalog_outdated,
+                bool* migration_due) {
     SetCurrentStatementStartTimestamp();
     StartTransactionCommand();
     PushActiveSnapshot(GetTransactionSnapshot());
@@ -83,8 +93,18 @@ int claim_round(Claimed* claimed, int capacity, long* next_due_ms, bool* extensi
     *next_due_ms = -1;
     *migration_due = false;
     *extension_missing = !OidIsValid(get_extension_oid("viewmig", true));
+    *catalog_outdated = false;
     if (!*extension_missing) {
         SPI_connect();
+        SPI_execute("SELECT extversion FROM pg_catalog.pg_extension WHERE extname OPERATOR(pg_catalog.=) 'viewmig'", true, 1);
+        const char* version = SPI_processed == 1 ? SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : nullptr;
+        if (version && strcmp(version, VIEWMIG_VERSION) != 0) {
+            *catalog_outdated = true;
+            strlcpy(installed_version, version, sizeof(installed_version));
+            capacity = 0;
+        }
+    }
+    if (!*extension_missing && !*catalog_outdated) {
         pgstat_report_activity(STATE_RUNNING, "viewmig launcher: looking at the queue");
         Oid type = INT8ARRAYOID;
         Datum ids = tracked_ids_array();
@@ -176,7 +196,7 @@ void start_job_workers(const Claimed* claimed, int n) {
 
 // One round: returns how long to sleep before the next one, in ms.
 long launcher_round() {
-    static bool said_recovery = false, said_missing = false;
+    static bool said_recovery = false, said_missing = false, said_outdated = false;
     const long naptime_ms = 1000L * viewmig_naptime_s;
     if (RecoveryInProgress()) {
         if (!said_recovery)
@@ -192,9 +212,15 @@ long launcher_round() {
     forget_exited_workers();
     Claimed claimed[kMaxTracked];
     long next_due_ms;
-    bool missing, migration_due;
+    bool missing, outdated, migration_due;
     const int capacity = std::max(0, std::min(viewmig_max_workers, kMaxTracked) - ntracked);
-    const int n = claim_round(claimed, capacity, &next_due_ms, &missing, &migration_due);
+    const int n = claim_round(claimed, capacity, &next_due_ms, &missing, &outdated, &migration_due);
+    if (outdated && !said_outdated)
+        ereport(LOG, (errmsg("viewmig launcher: extension viewmig in database \"%s\" is at version %s, this library needs %s; "
+                             "no jobs or schema migrations start until it is updated",
+                             database_name, installed_version, VIEWMIG_VERSION),
+                      errhint("Run ALTER EXTENSION viewmig UPDATE in database \"%s\".", database_name)));
+    said_outdated = outdated;
     if (missing && !said_missing)
         ereport(LOG, (errmsg("viewmig launcher: extension viewmig is not installed in database \"%s\"; waiting for CREATE EXTENSION",
                              database_name)));
