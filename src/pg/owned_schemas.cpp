@@ -83,11 +83,13 @@ void lock_schema_relations(const std::string& name) {
     }
 }
 // The tables viewmig put into schema `name`: the managed tables of every replay that used it as
-// its replay or archive schema.
+// its replay or archive schema — and, since replays are not dumped (a restored database has
+// the schemas but not the replays that filled them), the managed tables of every projector version.
 std::vector<std::string> placed_by_viewmig(const std::string& name) {
-    return parse_text_array(run_pinned("SELECT pg_catalog.array_agg(DISTINCT t)::pg_catalog.text FROM viewmig.replays r, "
-                                       "pg_catalog.unnest(r.managed_tables) t "
-                                       "WHERE r.replay_schema OPERATOR(pg_catalog.=) $1 OR r.archive_schema OPERATOR(pg_catalog.=) $1",
+    return parse_text_array(run_pinned("SELECT pg_catalog.array_agg(DISTINCT t)::pg_catalog.text FROM ("
+                                       "  SELECT t FROM viewmig.replays r, pg_catalog.unnest(r.managed_tables) t "
+                                       "  WHERE r.replay_schema OPERATOR(pg_catalog.=) $1 OR r.archive_schema OPERATOR(pg_catalog.=) $1 "
+                                       "  UNION SELECT t FROM viewmig.projector_versions v, pg_catalog.unnest(v.managed_tables) t) p",
                                        {text_param(name)})
                                 .rows.at(0)[0]);
 }
