@@ -210,6 +210,61 @@ SELECT viewmig.prepare_initial(ARRAY['tenant_types'], replay_schema => 'tenant_r
 SELECT viewmig.replay_initial() > 0 AS replayed;
 SELECT viewmig.abort() AS ended;
 
+-- The replay copy of a view table belongs to the table's owner before any of its indexes or
+-- EXCLUDE constraints is built: their expressions (a tenant's "immutable" function, folded at once
+-- for a constant argument) never run as the superuser who prepares the replay.
+SET ROLE viewmig_sec_tenant;
+CREATE FUNCTION tenant.payload() RETURNS int VOLATILE LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('index expression', current_user);
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        EXECUTE 'ALTER ROLE viewmig_sec_tenant SUPERUSER';
+    END IF;
+    RETURN 0;
+END $$;
+CREATE FUNCTION tenant.evil(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM tenant.payload(); RETURN $1; END $$;
+CREATE TABLE view_schema.tenant_marks (event_type text, n bigint, EXCLUDE USING btree ((n + tenant.evil(0)) WITH =));
+CREATE INDEX tenant_marks_idx ON view_schema.tenant_marks ((n + tenant.evil(1)));
+SELECT viewmig.register_projector('tenant_marks', 'tenant.steal(event_records)', ARRAY['view_schema.tenant_marks']::regclass[],
+                                  additional_replay_indexes => ARRAY['tenant_marks_idx']);
+RESET ROLE;
+DELETE FROM public.ran_as;
+SELECT viewmig.prepare_initial(ARRAY['tenant_marks'], replay_schema => 'tenant_replay', archive_schema => 'tenant_archive') > 0 AS prepared;
+SELECT DISTINCT what, role FROM public.ran_as WHERE what = 'index expression' ORDER BY 1;
+SELECT rolsuper AS tenant_is_superuser FROM pg_roles WHERE rolname = 'viewmig_sec_tenant';
+SELECT viewmig.abort() AS ended;
+DELETE FROM public.ran_as;
+
+-- A live handler resolves names through its owner's recorded search_path; the shared view schema
+-- comes after it, so a function a tenant creates there never takes the place of one the handler calls.
+GRANT TRIGGER ON event_records TO viewmig_sec_dbowner;
+SET ROLE viewmig_sec_dbowner;
+CREATE TABLE view_schema.dbo_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+CREATE FUNCTION dbo.bump(t text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO view_schema.dbo_counts AS c VALUES (t, 1) ON CONFLICT (event_type) DO UPDATE SET n = c.n + 1;
+END $$;
+CREATE FUNCTION dbo.count_live(e event_records) RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM bump(e.event_type); END $$;
+SET search_path = dbo, public;
+SELECT viewmig.register_projector('dbo_counts', 'dbo.count_live(public.event_records)', ARRAY['view_schema.dbo_counts']::regclass[],
+                                  live => true);
+RESET search_path;
+RESET ROLE;
+SET ROLE viewmig_sec_tenant;
+CREATE FUNCTION view_schema.bump(t text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('shadowing bump', current_user);
+END $$;
+RESET ROLE;
+SET ROLE viewmig_sec_writer;
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f004', 1, 'SecurityProbe', '{}');
+RESET ROLE;
+SELECT what, role FROM public.ran_as WHERE what = 'shadowing bump';
+SELECT event_type, n FROM view_schema.dbo_counts;
+DROP FUNCTION view_schema.bump(text);
+DELETE FROM public.ran_as;
+
 -- The read-only role changes nothing.
 SET ROLE viewmig_sec_reader;
 SELECT viewmig.register_projector('reader', 'tenant.count(event_records)', ARRAY['view_schema.tenant_counts']::regclass[]);
@@ -220,12 +275,13 @@ RESET ROLE;
 
 -- Clean up.
 SELECT viewmig.abort() IS NOT NULL AS ended;
-DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types');
+DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types', 'tenant_marks', 'dbo_counts');
 DELETE FROM viewmig.table_definitions WHERE table_name = 'tenant_audit';
-DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit, view_schema.tenant_types;
+DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit, view_schema.tenant_types,
+           view_schema.tenant_marks, view_schema.dbo_counts;
 DROP SCHEMA trap, tenant, dbo, tenant_archive, sec_archive CASCADE;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_dbowner;
-REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader;
+REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader, viewmig_sec_dbowner;
 REVOKE ALL ON SEQUENCE event_records_id_seq FROM viewmig_sec_writer, viewmig_sec_tenant;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_tenant, viewmig_sec_reader, viewmig_sec_writer;
 REVOKE CREATE ON DATABASE contrib_regression FROM viewmig_sec_dbowner, viewmig_sec_tenant;

@@ -3,6 +3,7 @@
 #include "pg/live_projection.hpp"
 
 #include "pg/guard.hpp"
+#include "pg/projector_rights.hpp"
 #include "pg/spi.hpp"
 
 extern "C" {
@@ -35,7 +36,7 @@ void ensure_live_trigger(const EventStore& es) {
 namespace {
 
 const char* kLiveProjectors =
-    "SELECT v.handler::oid, v.event_types, quote_ident(v.view_schema), "
+    "SELECT v.handler::oid, v.event_types, v.view_schema::text, "
     "       s.events::oid, s.event_type_column::text, v.mode = 'batch', v.owner::oid, v.search_path, "
     "       v.rules IS NOT NULL, v.projector "
     "FROM viewmig.projector_versions v CROSS JOIN viewmig.event_store s "
@@ -126,9 +127,9 @@ void project_live_unguarded(TriggerData* trigger) {
         const bool declarative = DatumGetBool(SPI_getbinval(p, projectors->tupdesc, 9, &isnull));
         const char* projector = SPI_getvalue(p, projectors->tupdesc, 10);
         check_live_handler(handler, owner, declarative, projector);
-        // The view schema first, then the projector's recorded search_path — never the inserting
-        // role's, whose functions must not run with the owner's rights.
-        const char* path = recorded_path && recorded_path[0] ? psprintf("%s, %s", schema, recorded_path) : schema;
+        // The projector's recorded search_path (the view schema added last when it lacks it) —
+        // never the inserting role's, whose functions must not run with the owner's rights.
+        const char* path = handler_search_path_unguarded(schema, schema, recorded_path);
         Oid saved_user;
         int saved_context;
         GetUserIdAndSecContext(&saved_user, &saved_context);

@@ -8,6 +8,10 @@ extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_proc.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/builtins.h"
+#include "utils/varlena.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/guc.h"
@@ -72,8 +76,37 @@ void check_projector_owner(const ProjectorVersion& p) {
     }
 }
 
+char* handler_search_path_unguarded(const char* target_schema, const char* view_schema, const char* recorded_path) {
+    StringInfoData out;
+    initStringInfo(&out);
+    List* names = NIL;
+    char* raw = pstrdup(recorded_path ? recorded_path : "");
+    bool placed = false;
+    if (SplitIdentifierString(raw, ',', &names)) {
+        ListCell* lc;
+        foreach (lc, names) {
+            const char* name = static_cast<const char*>(lfirst(lc));
+            if (out.len) appendStringInfoString(&out, ", ");
+            if (strcmp(name, view_schema) == 0) {
+                appendStringInfoString(&out, quote_identifier(target_schema));
+                placed = true;
+            } else if (strcmp(name, "$user") == 0) {
+                appendStringInfoString(&out, "\"$user\"");
+            } else {
+                appendStringInfoString(&out, quote_identifier(name));
+            }
+        }
+    }
+    if (!placed) {
+        if (out.len) appendStringInfoString(&out, ", ");
+        appendStringInfoString(&out, quote_identifier(target_schema));
+    }
+    return out.data;
+}
+
 std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p) {
-    return quote_ident(target_schema) + (p.search_path.empty() ? "" : ", " + p.search_path);
+    const char *target = target_schema.c_str(), *view = p.view_schema.c_str(), *recorded = p.search_path.c_str();
+    return std::string(pg_call([&] { return handler_search_path_unguarded(target, view, recorded); }));
 }
 
 void grant_schema_to_projector_owners(const std::string& schema, const std::vector<ProjectorVersion>& projectors) {

@@ -20,9 +20,14 @@ namespace viewmig::pg {
 // tables are checked (the view schema; their replay copies have the same owner).
 void check_projector_owner(const ProjectorVersion& p);
 
-// The search_path a handler runs with: the target schema (replay or view schema), then the
-// search_path recorded when the projector was registered (as CREATE FUNCTION ... SET search_path).
+// The search_path a handler runs with: the search_path recorded when the projector was registered
+// (as CREATE FUNCTION ... SET search_path), with the target schema (the replay schema, or a
+// view-schema migration's) in the view schema's place — appended when the recorded path lacks the
+// view schema. No schema is put ahead of the owner's own choice: the view schema is often shared,
+// and a function another role created there must not take the place of one the handler calls.
 std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p);
+// The same in plain C (palloc'd; for the live-projection trigger).
+char* handler_search_path_unguarded(const char* target_schema, const char* view_schema, const char* recorded_path);
 
 // For the lifetime of the object: the current user is `role` (a security-restricted operation)
 // and GUC changes are undone at the end. A transaction or subtransaction abort restores both on

@@ -70,6 +70,12 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
              "INCLUDING COMPRESSION INCLUDING COMMENTS INCLUDING STATISTICS)");
     if (r[4] && !r[4]->empty()) spi_exec("ALTER TABLE " + target + " SET (" + *r[4] + ")");
     if (r[3]) spi_exec("COMMENT ON TABLE " + target + " IS " + quote_literal(*r[3]));
+    // The view table's owner owns the copy before anything of its definition is built: PostgreSQL
+    // runs the expressions of indexes and EXCLUDE constraints as the table's owner, and they are the
+    // owner's code — evaluated while the caller (a superuser, say) still owned the copy, they ran with
+    // the caller's rights.
+    const std::string owner = quote_ident(*r[1]);
+    spi_exec("ALTER TABLE " + target + " OWNER TO " + owner);
 
     // Serial columns: a sequence of their own, owned by the new column, named like the original.
     QueryResult serials = spi_run(
@@ -83,8 +89,9 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
     for (const Row& s : serials.rows) {
         const std::string seq = quote_qualified(replay_schema, *s[1]);
         spi_exec("CREATE SEQUENCE " + seq + " AS " + *s[2] + " INCREMENT BY " + *s[3] + " MINVALUE " + *s[4] +
-                 " MAXVALUE " + *s[5] + " START WITH " + *s[6] + " CACHE " + *s[7] + (to_bool(s[8]) ? " CYCLE" : " NO CYCLE") +
-                 " OWNED BY " + target + "." + quote_ident(*s[0]));
+                 " MAXVALUE " + *s[5] + " START WITH " + *s[6] + " CACHE " + *s[7] + (to_bool(s[8]) ? " CYCLE" : " NO CYCLE"));
+        spi_exec("ALTER SEQUENCE " + seq + " OWNER TO " + owner);  // a sequence has its table's owner
+        spi_exec("ALTER SEQUENCE " + seq + " OWNED BY " + target + "." + quote_ident(*s[0]));
         spi_exec("ALTER TABLE " + target + " ALTER COLUMN " + quote_ident(*s[0]) + " SET DEFAULT nextval(" +
                  quote_literal(seq) + "::regclass)");
     }
@@ -129,8 +136,7 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
             deferred.push_back({"index", t.name, *i[0], *i[1]});
     }
 
-    // Owner and grants (table and column level) as on the view table.
-    spi_exec("ALTER TABLE " + target + " OWNER TO " + quote_ident(*r[1]));
+    // Grants (table and column level) as on the view table.
     grant_as_on(source, target);
 }
 

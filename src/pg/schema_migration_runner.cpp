@@ -272,11 +272,21 @@ void call_error_handler(const SchemaMigration& m) {
     try {
         in_subtransaction([&] {
             const std::string fn = *spi_value("SELECT $1::regproc::text", {text_param(std::string(viewmig_error_handler))});
+            // Someone who owns the function's schema could replace it: only a superuser's runs.
+            if (!to_bool(spi_value("SELECT r.rolsuper FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner "
+                                   "WHERE p.oid = $1::regproc",
+                                   {text_param(std::string(viewmig_error_handler))})))
+                throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "viewmig.error_handler " + fn + " is not owned by a superuser")
+                    .hint("ALTER FUNCTION ... OWNER TO a superuser, or reset viewmig.error_handler.");
             spi_run("SELECT " + fn + "(m) FROM viewmig.background_schema_migrations m WHERE m.id = $1", {int8_param(m.id)});
         });
     } catch (const PgError& e) {
         ereport(WARNING, (errmsg("viewmig.error_handler failed for background schema migration %lld: %s",
                                  static_cast<long long>(m.id), e.what())));
+    } catch (const UserError& e) {
+        ereport(WARNING, (errmsg("viewmig.error_handler not called for background schema migration %lld: %s",
+                                 static_cast<long long>(m.id), e.what()),
+                          errhint("%s", e.hint_text().c_str())));
     }
     worker_commit();
 }

@@ -27,6 +27,41 @@ ALTER TABLE viewmig.projector_versions ALTER COLUMN owner SET NOT NULL, ALTER CO
 
 
 
+-- viewmig.throttle_function is called by the launcher, as the bootstrap superuser. Only a
+-- superuser may set it, but a function in a schema someone else owns (public belongs to the
+-- database owner) can be dropped and created anew by that someone: only a function a superuser
+-- owns runs; any other keeps schema migrations throttled, with a WARNING saying why.
+CREATE OR REPLACE FUNCTION viewmig.schema_migrations_throttled(throttle_function text)
+RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    busy boolean;
+    waiting bigint;
+    fn regproc;
+BEGIN
+    IF coalesce(throttle_function, '') = '' THEN
+        RETURN false;
+    END IF;
+    fn := throttle_function::regproc;
+    IF NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_roles r ON r.oid = p.proowner WHERE p.oid = fn AND r.rolsuper) THEN
+        RAISE WARNING 'viewmig.throttle_function % is not owned by a superuser: background schema migrations stay throttled', fn
+            USING HINT = 'It runs with the rights of the bootstrap superuser. ALTER FUNCTION ... OWNER TO a superuser, or reset viewmig.throttle_function.';
+        RETURN true;
+    END IF;
+    EXECUTE format('SELECT %s()', fn) INTO busy;
+    IF NOT coalesce(busy, false) THEN
+        RETURN false;
+    END IF;
+    waiting := viewmig.next_runnable_schema_migration();
+    IF waiting IS NOT NULL AND (SELECT e.event FROM viewmig.schema_migration_events e WHERE e.migration_id = waiting
+                                ORDER BY e.id DESC LIMIT 1) IS DISTINCT FROM 'throttled' THEN
+        PERFORM viewmig.record_schema_migration_event(waiting, 'throttled',
+                                                      jsonb_build_object('function', throttle_function));
+    END IF;
+    RETURN true;
+END;
+$$;
+REVOKE EXECUTE ON FUNCTION viewmig.schema_migrations_throttled(text) FROM PUBLIC;
+
 -- ---- crash freedom and foreign transaction ids (classes 6, 13) -------------------------------
 
 
