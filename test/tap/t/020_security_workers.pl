@@ -74,5 +74,36 @@ is( $node->safe_psql(
 note('trap calls by backend type: '
 	  . $node->safe_psql('postgres', q{SELECT string_agg(DISTINCT backend_type, ', ') FROM public.trap_calls}));
 
+# viewmig.throttle_function is chosen by a superuser, but lives in schema public, which the
+# database owner owns: it drops the function and creates its own under the same name. The
+# launcher runs it as the bootstrap superuser no more: migrations stay throttled, with a WARNING.
+$node->safe_psql('postgres', q{
+CREATE FUNCTION public.busy() RETURNS boolean LANGUAGE sql AS 'SELECT false';
+ALTER SYSTEM SET viewmig.throttle_function = 'public.busy';
+SELECT pg_reload_conf();
+});
+$node->safe_psql('postgres', q{
+DROP FUNCTION public.busy();
+CREATE FUNCTION public.busy() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM trap.note(); RETURN false; END $$;
+}, extra_params => [ '-U', 'dbowner' ]);
+my $throttled = $node->safe_psql('postgres',
+	q{SELECT viewmig.add_index_in_background('public.migrated', ARRAY['id'], name => 'migrated_id_idx')});
+ok( $node->poll_query_until(
+		'postgres', "SELECT count(*) > 0 FROM viewmig.schema_migration_events WHERE migration_id OPERATOR(pg_catalog.=) $throttled"),
+	'the launcher sees the new migration');
+sleep(3);
+is($node->safe_psql('postgres', "SELECT status FROM viewmig.background_schema_migrations WHERE id OPERATOR(pg_catalog.=) $throttled"),
+	'enqueued', 'a throttle function the database owner replaced keeps the migration waiting');
+like(slurp_file($node->logfile), qr/throttle_function public\.busy is not owned by a superuser/,
+	'the launcher logs why');
+is( $node->safe_psql(
+		'postgres',
+		q{SELECT count(*) FROM public.trap_calls WHERE backend_type LIKE 'viewmig%'}),
+	'0', 'the database owner\'s throttle function never ran in a viewmig process');
+$node->safe_psql('postgres', q{ALTER SYSTEM RESET viewmig.throttle_function; SELECT pg_reload_conf();});
+ok( $node->poll_query_until(
+		'postgres', "SELECT status OPERATOR(pg_catalog.=) 'succeeded'::text FROM viewmig.background_schema_migrations WHERE id OPERATOR(pg_catalog.=) $throttled"),
+	'without the throttle function it runs');
+
 $node->stop;
 done_testing();
