@@ -64,15 +64,11 @@ constexpr const char* kInsideSchema = R"sql(
               WHERE o.defaclnamespace OPERATOR(pg_catalog.=) s.oid
 )sql";
 
-// With search_path pinned: this runs for any caller, so nothing in it may resolve to a caller's object.
-QueryResult run_pinned(const std::string& sql, const std::vector<SqlParam>& params) {
-    return spi_run_with_setting("search_path", "pg_catalog, pg_temp", sql, params);
-}
 
 // Takes the locks DROP SCHEMA would take on the schema's relations now, so that nobody can add
 // a dependent object between the check below and the drop.
 void lock_schema_relations(const std::string& name) {
-    for (const Row& r : run_pinned("SELECT c.oid::pg_catalog.text FROM pg_catalog.pg_class c "
+    for (const Row& r : spi_run("SELECT c.oid::pg_catalog.text FROM pg_catalog.pg_class c "
                                    "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
                                    "WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') "
                                    "ORDER BY c.oid",
@@ -86,7 +82,7 @@ void lock_schema_relations(const std::string& name) {
 // its replay or archive schema — and, since replays are not dumped (a restored database has
 // the schemas but not the replays that filled them), the managed tables of every projector version.
 std::vector<std::string> placed_by_viewmig(const std::string& name) {
-    return parse_text_array(run_pinned("SELECT pg_catalog.array_agg(DISTINCT t)::pg_catalog.text FROM ("
+    return parse_text_array(spi_run("SELECT pg_catalog.array_agg(DISTINCT t)::pg_catalog.text FROM ("
                                        "  SELECT t FROM viewmig.replays r, pg_catalog.unnest(r.managed_tables) t "
                                        "  WHERE r.replay_schema OPERATOR(pg_catalog.=) $1 OR r.archive_schema OPERATOR(pg_catalog.=) $1 "
                                        "  UNION SELECT t FROM viewmig.projector_versions v, pg_catalog.unnest(v.managed_tables) t) p",
@@ -96,7 +92,7 @@ std::vector<std::string> placed_by_viewmig(const std::string& name) {
 }  // namespace
 
 void refuse_foreign_dependents(const std::string& name, const char* step) {
-    QueryResult deps = run_pinned(
+    QueryResult deps = spi_run(
         std::string("WITH s AS (SELECT oid FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.=) $1), "
                     "rel AS (SELECT c.oid, c.relname, c.relkind, c.reltoastrelid FROM pg_catalog.pg_class c, s "
                     "        WHERE c.relnamespace OPERATOR(pg_catalog.=) s.oid), "

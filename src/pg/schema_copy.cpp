@@ -37,12 +37,11 @@ QueryResult grants_of(const std::string& table) {
 // column grant on a column `target` does not have (a new version of a table) is left out.
 void grant_as_on(const std::string& source, const std::string& target) {
     for (const Row& g : grants_of(source).rows) {
-        if (g[3] && !spi_run_with_setting("search_path", "pg_catalog, pg_temp",
-                                          "SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) "
-                                          "$1::pg_catalog.regclass AND attname OPERATOR(pg_catalog.=) $2 AND attnum OPERATOR(pg_catalog.>) 0 "
-                                          "AND NOT attisdropped",
-                                          {text_param(target), text_param(*g[3])})
-                          .rows.size())
+        if (g[3] && !spi_run("SELECT 1 FROM pg_catalog.pg_attribute WHERE attrelid OPERATOR(pg_catalog.=) "
+                             "$1::pg_catalog.regclass AND attname OPERATOR(pg_catalog.=) $2 AND attnum OPERATOR(pg_catalog.>) 0 "
+                             "AND NOT attisdropped",
+                             {text_param(target), text_param(*g[3])})
+                             .rows.size())
             continue;
         const std::string columns = g[3] ? " (" + quote_ident(*g[3]) + ")" : "";
         spi_exec("GRANT " + *g[1] + columns + " ON " + target + " TO " + *g[0] + (to_bool(g[2]) ? " WITH GRANT OPTION" : ""));

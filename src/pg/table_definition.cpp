@@ -82,12 +82,8 @@ SELECT line FROM (
 ) parts ORDER BY line COLLATE "C"
 )sql";
 
-QueryResult run_pinned(const std::string& sql, const std::vector<SqlParam>& params) {
-    return spi_run_with_setting("search_path", "pg_catalog, pg_temp", sql, params);
-}
-
 std::optional<std::string> table_oid(const std::string& schema, const std::string& table) {
-    QueryResult r = run_pinned("SELECT c.oid::pg_catalog.text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+    QueryResult r = spi_run("SELECT c.oid::pg_catalog.text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
                                "ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
                                "WHERE n.nspname OPERATOR(pg_catalog.=) $1 AND c.relname OPERATOR(pg_catalog.=) $2",
                                {text_param(schema), text_param(table)});
@@ -97,7 +93,7 @@ std::optional<std::string> table_oid(const std::string& schema, const std::strin
 
 std::vector<std::string> describe_oid(const std::string& oid) {
     std::vector<std::string> lines;
-    for (const Row& r : run_pinned(kDescribe, {text_param(oid)}).rows) lines.push_back(r[0].value_or(""));
+    for (const Row& r : spi_run(kDescribe, {text_param(oid)}).rows) lines.push_back(r[0].value_or(""));
     return lines;
 }
 
