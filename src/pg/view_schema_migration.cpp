@@ -12,6 +12,7 @@
 //  * rollback_migration(): drops the new tables (only those migrate_online created).
 #include "bgw/replay_worker.hpp"
 #include "core/view_schema_versions.hpp"
+#include "pg/abort.hpp"
 #include "pg/brief_lock.hpp"
 #include "pg/catalog.hpp"
 #include "pg/gucs.hpp"
@@ -286,7 +287,7 @@ PGDLLEXPORT Datum viewmig_rollback_migration(PG_FUNCTION_ARGS) {
             spi_finish();
             PG_RETURN_BOOL(false);
         }
-        require_replay_owner_rights(*active, core::ReplayStep::Abort);
+        require_abort_rights(*active);  // as abort(): possible even when a table was dropped meanwhile
         discard(*active);
         spi_finish();
         PG_RETURN_BOOL(true);
