@@ -66,9 +66,11 @@ my ($ret, $out, $err) =
   $node->psql('postgres', 'SELECT viewmig.replay_increment(batch_size => 50, workers => 2)');
 isnt($ret, 0, 'the interrupted parallel increment fails');
 like($err, qr/fragile_blog fails on purpose/, "the worker's ERROR is the caller's");
+# Every committed batch counts, also those of a group cut short by the failure: batches commit
+# early for a waiting worker, so a group that is not done may hold committed events too.
 my $committed = $node->safe_psql('postgres',
-	'SELECT coalesce(sum(events_done), 0) FROM viewmig.increment_groups WHERE done');
-cmp_ok($committed, '>', 0, "its finished groups stay committed ($committed events)");
+	'SELECT coalesce(sum(events_done), 0) FROM viewmig.increment_groups');
+cmp_ok($committed, '>', 0, "its committed batches stay committed ($committed events)");
 like(window_state(), qr/^true\|\d+$/, 'its window and groups are kept');
 is($node->safe_psql('postgres', 'SELECT increment_unfinished FROM viewmig.status LIMIT 1'),
 	't', 'viewmig.status shows the unfinished increment');
