@@ -13,11 +13,23 @@ CREATE FUNCTION public.bench_copy_tables(target name) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE
     t name;
+    c record;
 BEGIN
     EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', target);
     EXECUTE format('CREATE SCHEMA %I', target);
     FOREACH t IN ARRAY ARRAY['authors', 'posts', 'post_tags', 'author_stats']::name[] LOOP
         EXECUTE format('CREATE TABLE %I.%I (LIKE view_schema.%I INCLUDING ALL)', target, t, t);
+        -- A serial column gets a sequence of its own: LIKE copies a default that calls the view
+        -- table's sequence, which complete() moves to the archive schema (and would then refuse
+        -- to drop with the archive, as another table's default depends on it).
+        FOR c IN SELECT a.attname FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+                 WHERE a.attrelid = format('%I.%I', target, t)::regclass AND pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%'
+        LOOP
+            EXECUTE format('CREATE SEQUENCE %I.%I OWNED BY %I.%I.%I', target, t || '_' || c.attname || '_seq',
+                           target, t, c.attname);
+            EXECUTE format('ALTER TABLE %I.%I ALTER COLUMN %I SET DEFAULT nextval(%L)', target, t, c.attname,
+                           format('%I.%I', target, t || '_' || c.attname || '_seq'));
+        END LOOP;
     END LOOP;
 END $$;
 
