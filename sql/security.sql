@@ -264,6 +264,25 @@ SELECT what, role FROM public.ran_as WHERE what = 'shadowing bump';
 SELECT event_type, n FROM view_schema.dbo_counts;
 DROP FUNCTION view_schema.bump(text);
 DELETE FROM public.ran_as;
+-- A projector registered with the view schema in its search_path: during a replay its tables come
+-- from the replay schema, and a helper function of its own in the view schema is still found.
+SET ROLE viewmig_sec_dbowner;
+CREATE FUNCTION view_schema.dbo_label(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'seen ' || t $$;
+CREATE TABLE view_schema.dbo_labels (label text PRIMARY KEY);
+CREATE FUNCTION dbo.label(e event_records) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO dbo_labels VALUES (dbo_label(e.event_type)) ON CONFLICT DO NOTHING;
+END $$;
+SET search_path = view_schema, dbo, public;
+SELECT viewmig.register_projector('dbo_labels', 'dbo.label(public.event_records)', ARRAY['view_schema.dbo_labels']::regclass[]);
+RESET search_path;
+RESET ROLE;
+SELECT viewmig.prepare_initial(ARRAY['dbo_labels'], replay_schema => 'sec_replay', archive_schema => 'sec_archive') > 0 AS prepared;
+SELECT viewmig.replay_initial() > 0 AS replayed;
+SELECT count(*) AS live_rows_written_by_the_replay FROM view_schema.dbo_labels;
+SELECT viewmig.prepare_completion();
+SELECT viewmig.complete() >= 0 AS completed;
+SELECT label FROM view_schema.dbo_labels WHERE label = 'seen SecurityProbe';
 
 -- The read-only role changes nothing.
 SET ROLE viewmig_sec_reader;
@@ -275,10 +294,11 @@ RESET ROLE;
 
 -- Clean up.
 SELECT viewmig.abort() IS NOT NULL AS ended;
-DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types', 'tenant_marks', 'dbo_counts');
+DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types', 'tenant_marks', 'dbo_counts', 'dbo_labels');
 DELETE FROM viewmig.table_definitions WHERE table_name = 'tenant_audit';
 DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit, view_schema.tenant_types,
-           view_schema.tenant_marks, view_schema.dbo_counts;
+           view_schema.tenant_marks, view_schema.dbo_counts, view_schema.dbo_labels;
+DROP FUNCTION view_schema.dbo_label(text);
 DROP SCHEMA trap, tenant, dbo, tenant_archive, sec_archive CASCADE;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_dbowner;
 REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader, viewmig_sec_dbowner;

@@ -88,7 +88,10 @@ char* handler_search_path_unguarded(const char* target_schema, const char* view_
             const char* name = static_cast<const char*>(lfirst(lc));
             if (out.len) appendStringInfoString(&out, ", ");
             if (strcmp(name, view_schema) == 0) {
+                // The target's tables come first; the view schema's functions (and other tables)
+                // stay where the owner put them, as in live projection.
                 appendStringInfoString(&out, quote_identifier(target_schema));
+                if (strcmp(target_schema, view_schema) != 0) appendStringInfo(&out, ", %s", quote_identifier(view_schema));
                 placed = true;
             } else if (strcmp(name, "$user") == 0) {
                 appendStringInfoString(&out, "\"$user\"");

@@ -22,7 +22,7 @@ void check_projector_owner(const ProjectorVersion& p);
 
 // The search_path a handler runs with: the search_path recorded when the projector was registered
 // (as CREATE FUNCTION ... SET search_path), with the target schema (the replay schema, or a
-// view-schema migration's) in the view schema's place — appended when the recorded path lacks the
+// view-schema migration's) just before the view schema — appended when the recorded path lacks the
 // view schema. No schema is put ahead of the owner's own choice: the view schema is often shared,
 // and a function another role created there must not take the place of one the handler calls.
 std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p);
