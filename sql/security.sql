@@ -12,7 +12,9 @@ GRANT CREATE ON DATABASE contrib_regression TO viewmig_sec_dbowner, viewmig_sec_
 GRANT SELECT, INSERT ON event_records TO viewmig_sec_writer, viewmig_sec_tenant;
 GRANT SELECT ON event_records TO viewmig_sec_reader;
 GRANT USAGE ON SEQUENCE event_records_id_seq TO viewmig_sec_writer, viewmig_sec_tenant;
-GRANT USAGE, CREATE ON SCHEMA view_schema TO viewmig_sec_tenant;
+-- Nobody but the superuser creates in the view schema (see "the shared view schema" below): it makes
+-- the other roles' tables there and gives them away.
+GRANT USAGE ON SCHEMA view_schema TO viewmig_sec_tenant;
 GRANT USAGE ON SCHEMA view_schema TO viewmig_sec_reader, viewmig_sec_writer;
 
 -- Who ran what: every trap and every handler below writes its current_user here.
@@ -47,10 +49,11 @@ CREATE FUNCTION trap.format_type(oid, integer) RETURNS text LANGUAGE sql AS $$ I
 GRANT USAGE ON SCHEMA trap TO PUBLIC;
 RESET ROLE;
 -- The database owner's own projector, registered before the trap is set.
-GRANT USAGE, CREATE ON SCHEMA view_schema TO viewmig_sec_dbowner;
+GRANT USAGE ON SCHEMA view_schema TO viewmig_sec_dbowner;
+CREATE TABLE view_schema.sec_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+ALTER TABLE view_schema.sec_counts OWNER TO viewmig_sec_dbowner;
 SET ROLE viewmig_sec_dbowner;
 CREATE SCHEMA dbo;
-CREATE TABLE view_schema.sec_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
 CREATE FUNCTION dbo.sec_count(e event_records) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO sec_counts AS c VALUES (e.event_type, 1) ON CONFLICT (event_type) DO UPDATE SET n = c.n + 1;
@@ -93,7 +96,10 @@ RESET search_path;
 
 -- 3. Whose projector is it. The tenant can not register a new version of another role's
 --    projector, nor project the event table live without TRIGGER on it.
+RESET ROLE;
 CREATE TABLE view_schema.tenant_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+ALTER TABLE view_schema.tenant_counts OWNER TO viewmig_sec_tenant;
+SET ROLE viewmig_sec_tenant;
 CREATE FUNCTION tenant.count(e event_records) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO public.ran_as VALUES ('tenant handler', current_user);
@@ -175,16 +181,16 @@ SELECT events FROM viewmig.event_store;
 
 -- 5. Stored DDL runs as the role that stored it, when that role (or a member) asks.
 SET ROLE viewmig_sec_tenant;
-SELECT viewmig.define_table_sql('tenant_audit', 'CREATE TABLE tenant_audit%SUFFIX% (id int PRIMARY KEY)');
+SELECT viewmig.define_table_sql('tenant_audit', 'CREATE TABLE tenant_audit%SUFFIX% (id int PRIMARY KEY)', view_schema => 'tenant');
 RESET ROLE;
 SET ROLE viewmig_sec_reader;
 SET client_min_messages = notice;
 SELECT viewmig.create_view_tables();
 SET client_min_messages = warning;
 RESET ROLE;
-SELECT to_regclass('view_schema.tenant_audit') AS created_for_the_reader;
+SELECT to_regclass('tenant.tenant_audit') AS created_for_the_reader;
 SELECT viewmig.create_view_tables();
-SELECT pg_get_userbyid(relowner) AS tenant_audit_owner FROM pg_class WHERE oid = 'view_schema.tenant_audit'::regclass;
+SELECT pg_get_userbyid(relowner) AS tenant_audit_owner FROM pg_class WHERE oid = 'tenant.tenant_audit'::regclass;
 
 -- A view-schema version names projectors to rebuild: only their owners define it.
 SET ROLE viewmig_sec_tenant;
@@ -200,7 +206,10 @@ BEGIN
     RAISE WARNING 'tenant.start_value() runs as %', current_user;
     RETURN 0;
 END $$;
+RESET ROLE;
 CREATE TABLE view_schema.tenant_types (event_type text PRIMARY KEY, n int NOT NULL DEFAULT tenant.start_value());
+ALTER TABLE view_schema.tenant_types OWNER TO viewmig_sec_tenant;
+SET ROLE viewmig_sec_tenant;
 SELECT viewmig.register_declarative_projector('tenant_types',
     '{"SecurityProbe": [{"upsert": "tenant_types", "key": {"event_type": "event_type"}, "values": {"n": 1}, "set": {"n": {"add": 1}}}]}',
     ARRAY['view_schema.tenant_types']::regclass[]) AS version;
@@ -223,8 +232,14 @@ BEGIN
     RETURN 0;
 END $$;
 CREATE FUNCTION tenant.evil(int) RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$ BEGIN PERFORM tenant.payload(); RETURN $1; END $$;
-CREATE TABLE view_schema.tenant_marks (event_type text, n bigint, EXCLUDE USING btree ((n + tenant.evil(0)) WITH =));
+RESET ROLE;
+-- (The superuser builds them on the tenant's table: PostgreSQL runs their expressions as the
+-- table's owner.)
+CREATE TABLE view_schema.tenant_marks (event_type text, n bigint);
+ALTER TABLE view_schema.tenant_marks OWNER TO viewmig_sec_tenant;
+ALTER TABLE view_schema.tenant_marks ADD EXCLUDE USING btree ((n + tenant.evil(0)) WITH =);
 CREATE INDEX tenant_marks_idx ON view_schema.tenant_marks ((n + tenant.evil(1)));
+SET ROLE viewmig_sec_tenant;
 SELECT viewmig.register_projector('tenant_marks', 'tenant.steal(event_records)', ARRAY['view_schema.tenant_marks']::regclass[],
                                   additional_replay_indexes => ARRAY['tenant_marks_idx']);
 RESET ROLE;
@@ -238,8 +253,9 @@ DELETE FROM public.ran_as;
 -- A live handler resolves names through its owner's recorded search_path; the shared view schema
 -- comes after it, so a function a tenant creates there never takes the place of one the handler calls.
 GRANT TRIGGER ON event_records TO viewmig_sec_dbowner;
-SET ROLE viewmig_sec_dbowner;
 CREATE TABLE view_schema.dbo_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+ALTER TABLE view_schema.dbo_counts OWNER TO viewmig_sec_dbowner;
+SET ROLE viewmig_sec_dbowner;
 CREATE FUNCTION dbo.bump(t text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO view_schema.dbo_counts AS c VALUES (t, 1) ON CONFLICT (event_type) DO UPDATE SET n = c.n + 1;
@@ -250,6 +266,11 @@ SELECT viewmig.register_projector('dbo_counts', 'dbo.count_live(public.event_rec
                                   live => true);
 RESET search_path;
 RESET ROLE;
+-- The shared view schema: once a role without an owner's rights may create there, a function of
+-- its own could win over one the owner's handler calls (the best match wins wherever it is in
+-- the path: a bump(integer) beats bump(bigint) for an integer argument). Live projectors whose
+-- search_path holds the view schema then refuse to run: the insert fails, nothing runs as anyone.
+GRANT CREATE ON SCHEMA view_schema TO viewmig_sec_tenant;
 SET ROLE viewmig_sec_tenant;
 CREATE FUNCTION view_schema.bump(t text) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -261,14 +282,32 @@ INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json
 VALUES ('00000000-0000-0000-0000-00000000f004', 1, 'SecurityProbe', '{}');
 RESET ROLE;
 SELECT what, role FROM public.ran_as WHERE what = 'shadowing bump';
-SELECT event_type, n FROM view_schema.dbo_counts;
 DROP FUNCTION view_schema.bump(text);
+REVOKE CREATE ON SCHEMA view_schema FROM viewmig_sec_tenant;
+SET ROLE viewmig_sec_writer;
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f004', 1, 'SecurityProbe', '{}');
+RESET ROLE;
+SELECT event_type, n FROM view_schema.dbo_counts;
 DELETE FROM public.ran_as;
+-- A managed table given to another role: the superuser's projector would write a table whose
+-- triggers that role decides, so it refuses to run (also when a table is dropped and a tenant's
+-- is created under the name).
+CREATE TABLE view_schema.su_marks (event_type text PRIMARY KEY);
+CREATE FUNCTION public.su_mark(e event_records) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO su_marks VALUES (e.event_type) ON CONFLICT DO NOTHING;
+END $$;
+SELECT viewmig.register_projector('su_marks', 'public.su_mark(public.event_records)', ARRAY['view_schema.su_marks']::regclass[]);
+ALTER TABLE view_schema.su_marks OWNER TO viewmig_sec_tenant;
+SELECT viewmig.prepare_initial(ARRAY['su_marks'], replay_schema => 'sec_replay', archive_schema => 'sec_archive') > 0 AS prepared;
 -- A projector registered with the view schema in its search_path: during a replay its tables come
 -- from the replay schema, and a helper function of its own in the view schema is still found.
-SET ROLE viewmig_sec_dbowner;
 CREATE FUNCTION view_schema.dbo_label(t text) RETURNS text LANGUAGE sql IMMUTABLE AS $$ SELECT 'seen ' || t $$;
+ALTER FUNCTION view_schema.dbo_label(text) OWNER TO viewmig_sec_dbowner;
 CREATE TABLE view_schema.dbo_labels (label text PRIMARY KEY);
+ALTER TABLE view_schema.dbo_labels OWNER TO viewmig_sec_dbowner;
+SET ROLE viewmig_sec_dbowner;
 CREATE FUNCTION dbo.label(e event_records) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO dbo_labels VALUES (dbo_label(e.event_type)) ON CONFLICT DO NOTHING;
@@ -294,11 +333,11 @@ RESET ROLE;
 
 -- Clean up.
 SELECT viewmig.abort() IS NOT NULL AS ended;
-DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types', 'tenant_marks', 'dbo_counts', 'dbo_labels');
+DELETE FROM viewmig.projector_versions WHERE projector IN ('sec_counts', 'tenant_counts', 'tenant_types', 'tenant_marks', 'dbo_counts', 'dbo_labels', 'su_marks');
 DELETE FROM viewmig.table_definitions WHERE table_name = 'tenant_audit';
-DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, view_schema.tenant_audit, view_schema.tenant_types,
+DROP TABLE public.ran_as, view_schema.sec_counts, view_schema.tenant_counts, tenant.tenant_audit, view_schema.tenant_types, view_schema.su_marks,
            view_schema.tenant_marks, view_schema.dbo_counts, view_schema.dbo_labels;
-DROP FUNCTION view_schema.dbo_label(text);
+DROP FUNCTION view_schema.dbo_label(text), public.su_mark(event_records);
 DROP SCHEMA trap, tenant, dbo, tenant_archive, sec_archive CASCADE;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_sec_dbowner;
 REVOKE ALL ON event_records FROM viewmig_sec_writer, viewmig_sec_tenant, viewmig_sec_reader, viewmig_sec_dbowner;

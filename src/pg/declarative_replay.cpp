@@ -177,7 +177,7 @@ DeclarativeReplay::DeclarativeReplay(const EventStore& es, const ProjectorVersio
       replay_(replay),
       plan_(std::move(plan)),
       deferred_(mode == Mode::Deferred) {
-    check_projector_owner(projector);
+    check_projector_can_run(projector, replay.replay_schema);
     run_as_ = role_to_switch_to(projector.owner);
     engine_ = std::make_unique<core::Engine>(plan_, deferred_);
     for (const auto& t : plan_.tables) {

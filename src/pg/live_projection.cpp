@@ -10,7 +10,9 @@ extern "C" {
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tupconvert.h"
+#include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_type.h"
 #include "catalog/pg_proc.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -38,12 +40,26 @@ namespace {
 const char* kLiveProjectors =
     "SELECT v.handler::oid, v.event_types, v.view_schema::text, "
     "       s.events::oid, s.event_type_column::text, v.mode = 'batch', v.owner::oid, v.search_path, "
-    "       v.rules IS NOT NULL, v.projector "
+    "       v.rules IS NOT NULL, v.projector, v.managed_tables "
     "FROM viewmig.projector_versions v CROSS JOIN viewmig.event_store s "
     "WHERE v.status = 'active' AND v.live ORDER BY v.projector";
 
 // The handler runs as the projector's owner (see projector_rights.hpp), only while that role
 // still controls the handler's code and may execute it.
+// The managed tables (by name: whatever table has the name now) must be the projector owner's.
+void check_live_tables(const char* schema, ArrayType* tables, Oid owner, const char* projector) {
+    Datum* names;
+    bool* nulls;
+    int n;
+    deconstruct_array(tables, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &names, &nulls, &n);
+    const Oid nsp = get_namespace_oid(schema, true);
+    for (int i = 0; i < n && OidIsValid(nsp); ++i) {
+        if (nulls[i]) continue;
+        const Oid relid = get_relname_relid(NameStr(*DatumGetName(names[i])), nsp);
+        if (OidIsValid(relid)) check_managed_table_unguarded(relid, owner, projector);
+    }
+}
+
 void check_live_handler(Oid handler, Oid owner, bool declarative, const char* projector) {
     HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler));
     if (!HeapTupleIsValid(tuple))
@@ -127,9 +143,11 @@ void project_live_unguarded(TriggerData* trigger) {
         const bool declarative = DatumGetBool(SPI_getbinval(p, projectors->tupdesc, 9, &isnull));
         const char* projector = SPI_getvalue(p, projectors->tupdesc, 10);
         check_live_handler(handler, owner, declarative, projector);
+        check_live_tables(schema, DatumGetArrayTypeP(SPI_getbinval(p, projectors->tupdesc, 11, &isnull)), owner, projector);
         // The projector's recorded search_path (the view schema added last when it lacks it) —
         // never the inserting role's, whose functions must not run with the owner's rights.
         const char* path = handler_search_path_unguarded(schema, schema, recorded_path);
+        check_trusted_search_path_unguarded(projector, owner, path);
         Oid saved_user;
         int saved_context;
         GetUserIdAndSecContext(&saved_user, &saved_context);

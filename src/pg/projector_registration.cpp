@@ -3,10 +3,13 @@
 
 #include "pg/guard.hpp"
 #include "pg/live_projection.hpp"
+#include "pg/projector_rights.hpp"
 #include "pg/replay_scan.hpp"
 
 extern "C" {
+#include "catalog/namespace.h"
 #include "miscadmin.h"
+#include "utils/lsyscache.h"
 #include "utils/acl.h"
 #include "utils/errcodes.h"
 }
@@ -111,6 +114,23 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
                 .detail("Only its owner (or a member of that role) may register new versions of it.")
                 .hint("Choose another name for your projector.");
         }
+    }
+    // Refused now rather than at the first replay or insert: the tables' owners and the schemas
+    // of the handler's search_path must be the owner's (see projector_rights.hpp).
+    {
+        const std::string recorded = current_search_path(), view = d.view_schema, projector = name;
+        const char *recorded_c = recorded.c_str(), *view_c = view.c_str(), *projector_c = projector.c_str();
+        for (const std::string& t : d.tables) {
+            const char* table = t.c_str();
+            pg_call([&] {
+                const Oid relid = get_relname_relid(table, get_namespace_oid(view_c, false));
+                if (OidIsValid(relid)) check_managed_table_unguarded(relid, owner, projector_c);
+            });
+        }
+        pg_call([&] {
+            const char* path = d.live ? handler_search_path_unguarded(view_c, view_c, recorded_c) : recorded_c;
+            check_trusted_search_path_unguarded(projector_c, owner, path);
+        });
     }
     if (d.live && !pg_call([&] { return pg_class_aclcheck(es.events, caller, ACL_TRIGGER) == ACLCHECK_OK; }))
         throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "permission denied to project event table " + es.qualified() + " live")

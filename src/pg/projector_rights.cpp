@@ -7,6 +7,10 @@
 extern "C" {
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_proc.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
@@ -67,13 +71,97 @@ void check_projector_owner(const ProjectorVersion& p) {
             return OidIsValid(nsp) ? get_relname_relid(table.c_str(), nsp) : InvalidOid;
         });
         if (!OidIsValid(relid)) continue;  // a missing table is reported by the step that needs it
-        const bool owns_table = pg_call([&] { return pg_class_ownercheck(relid, owner); });
-        if (!owns_table)
-            throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "the owner " + role_name(owner) + " of " + who +
-                                                                " no longer owns its table " + quote_qualified(schema, table))
-                .detail("A handler writes the managed tables with its projector owner's rights.")
-                .hint("Register the projector again as the tables' owner (or a member of that role).");
+        const char* projector = p.projector.c_str();
+        pg_call([&] { check_managed_table_unguarded(relid, owner, projector); });
     }
+}
+
+void check_managed_table_unguarded(Oid relid, Oid owner, const char* projector) {
+    // Both ways: the owner writes the table (it must have the table owner's rights), and the
+    // table's owner decides its triggers, defaults and index expressions, which run when the
+    // handler writes — as the projector's owner (it must already have those rights). A superuser's
+    // projector therefore never writes a table a tenant owns, even one re-created under the name.
+    const Oid table_owner = get_rel_owner_unguarded(relid);
+    if (!has_privs_of_role(owner, table_owner) || !has_privs_of_role(table_owner, owner))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("projector \"%s\" runs as role %s, but its table %s belongs to role %s", projector,
+                               GetUserNameFromId(owner, false), get_rel_name(relid), GetUserNameFromId(table_owner, false)),
+                        errdetail("The handler writes the table with its owner's rights, and the table's triggers, defaults "
+                                  "and index expressions run with them."),
+                        errhint("Register the projector as the tables' owner, or give the tables to the projector's owner.")));
+}
+
+Oid get_rel_owner_unguarded(Oid relid) {
+    HeapTuple tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+    if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for relation %u", relid);
+    const Oid owner = reinterpret_cast<Form_pg_class>(GETSTRUCT(tuple))->relowner;
+    ReleaseSysCache(tuple);
+    return owner;
+}
+
+namespace {
+// pg_database_owner stands for the current database's owner.
+Oid effective_role(Oid role) {
+    if (role != ROLE_PG_DATABASE_OWNER) return role;
+    HeapTuple tuple = SearchSysCache1(DATABASEOID, ObjectIdGetDatum(MyDatabaseId));
+    if (!HeapTupleIsValid(tuple)) elog(ERROR, "cache lookup failed for database %u", MyDatabaseId);
+    const Oid owner = reinterpret_cast<Form_pg_database>(GETSTRUCT(tuple))->datdba;
+    ReleaseSysCache(tuple);
+    return owner;
+}
+
+void refuse_untrusted_schema(const char* projector, Oid owner, const char* schema, const char* creator) {
+    ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                    errmsg("projector \"%s\" runs as role %s with schema %s in its search_path, where %s may create objects",
+                           projector, GetUserNameFromId(owner, false), schema, creator),
+                    errdetail("A function created there could take the place of one the handler calls (the best-matching "
+                              "function wins wherever it is in the path) and run with the projector owner's rights."),
+                    errhint("REVOKE CREATE ON SCHEMA %s from that role, or register the projector again from a session "
+                            "whose search_path holds only schemas that roles with its owner's rights create in.",
+                            quote_identifier(schema))));
+}
+}  // namespace
+
+void check_trusted_search_path_unguarded(const char* projector, Oid owner, const char* path) {
+    List* names = NIL;
+    char* raw = pstrdup(path ? path : "");
+    if (!SplitIdentifierString(raw, ',', &names)) return;  // set_config_option would have refused it
+    ListCell* lc;
+    foreach (lc, names) {
+        const char* name = static_cast<const char*>(lfirst(lc));
+        if (strcmp(name, "$user") == 0) name = GetUserNameFromId(owner, false);
+        if (strcmp(name, "pg_catalog") == 0 || strcmp(name, "pg_temp") == 0) continue;
+        const Oid nsp = get_namespace_oid(name, true);
+        if (!OidIsValid(nsp)) continue;
+        HeapTuple tuple = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+        if (!HeapTupleIsValid(tuple)) continue;
+        const Oid schema_owner = effective_role(reinterpret_cast<Form_pg_namespace>(GETSTRUCT(tuple))->nspowner);
+        bool isnull;
+        const Datum acl_datum = SysCacheGetAttr(NAMESPACEOID, tuple, Anum_pg_namespace_nspacl, &isnull);
+        if (!has_privs_of_role(schema_owner, owner))
+            refuse_untrusted_schema(projector, owner, name,
+                                    psprintf("its owner %s", GetUserNameFromId(schema_owner, false)));
+        if (!isnull) {
+            Acl* acl = DatumGetAclPCopy(acl_datum);
+            const AclItem* items = ACL_DAT(acl);
+            for (int i = 0; i < ACL_NUM(acl); ++i) {
+                if (!(items[i].ai_privs & ACL_CREATE)) continue;
+                if (items[i].ai_grantee == ACL_ID_PUBLIC) refuse_untrusted_schema(projector, owner, name, "every role (PUBLIC)");
+                const Oid grantee = effective_role(items[i].ai_grantee);
+                if (!has_privs_of_role(grantee, owner))
+                    refuse_untrusted_schema(projector, owner, name, psprintf("role %s", GetUserNameFromId(grantee, false)));
+            }
+        }
+        ReleaseSysCache(tuple);
+    }
+}
+
+void check_projector_can_run(const ProjectorVersion& p, const std::string& target_schema) {
+    check_projector_owner(p);
+    const std::string path = handler_search_path(target_schema, p);
+    const char *projector = p.projector.c_str(), *path_c = path.c_str();
+    const Oid owner = p.owner;
+    pg_call([&] { check_trusted_search_path_unguarded(projector, owner, path_c); });
 }
 
 char* handler_search_path_unguarded(const char* target_schema, const char* view_schema, const char* recorded_path) {
@@ -113,9 +201,13 @@ std::string handler_search_path(const std::string& target_schema, const Projecto
 }
 
 void grant_schema_to_projector_owners(const std::string& schema, const std::vector<ProjectorVersion>& projectors) {
-    for (const auto& p : projectors)
+    for (const auto& p : projectors) {
         if (OidIsValid(role_to_switch_to(p.owner)))
             spi_exec("GRANT USAGE ON SCHEMA " + quote_ident(schema) + " TO " + quote_ident(role_name(p.owner)));
+        // Refused now rather than in the first worker: the schema is the caller's, and it is in
+        // each handler's search_path, so the caller must already have each owner's rights.
+        check_projector_can_run(p, schema);
+    }
 }
 
 Oid role_to_switch_to(Oid owner) {

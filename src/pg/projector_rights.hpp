@@ -46,8 +46,21 @@ private:
 };
 
 // Lets the owners of `projectors` (those who are not the current user) find their tables in
-// `schema`, which the current user created: GRANT USAGE.
+// `schema`, which the current user created: GRANT USAGE; and checks each can run there
+// (check_projector_can_run).
 void grant_schema_to_projector_owners(const std::string& schema, const std::vector<ProjectorVersion>& projectors);
+
+// check_projector_owner, and that every schema of the handler's search_path for `target_schema`
+// (handler_search_path) lets only roles with the owner's rights create objects: the best-matching
+// function wins wherever it stands in the path, so a schema others create in would let them run
+// code as the owner. ERROR otherwise. Every step that runs a projector calls it.
+void check_projector_can_run(const ProjectorVersion& p, const std::string& target_schema);
+
+// Plain C (ereport), for the live-projection trigger too.
+void check_trusted_search_path_unguarded(const char* projector, Oid owner, const char* path);
+// The table's owner and the projector's owner must have each other's rights (see the .cpp).
+void check_managed_table_unguarded(Oid relid, Oid owner, const char* projector);
+Oid get_rel_owner_unguarded(Oid relid);
 
 // `owner` when it is not the current user, else InvalidOid (no switch needed).
 Oid role_to_switch_to(Oid owner);

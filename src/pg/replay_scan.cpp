@@ -31,7 +31,7 @@ ReplayTarget ReplayTarget::for_projectors(const std::vector<ProjectorVersion>& p
     std::vector<bool> batch;
     std::vector<std::string> names, paths;
     for (const auto& p : projectors) {
-        check_projector_owner(p);
+        check_projector_can_run(p, target_schema);
         filters.push_back(p.event_types);
         handlers.push_back(p.handler_oid);
         batch.push_back(p.batch);
