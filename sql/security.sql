@@ -99,6 +99,10 @@ RESET search_path;
 RESET ROLE;
 CREATE TABLE view_schema.tenant_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
 ALTER TABLE view_schema.tenant_counts OWNER TO viewmig_sec_tenant;
+-- Extended statistics on a tenant's table go with it through every swap (left behind they would
+-- tie the view schema to the archive and stop the next complete() and abort() for good).
+CREATE STATISTICS view_schema.tenant_counts_stats (dependencies) ON event_type, n FROM view_schema.tenant_counts;
+ALTER STATISTICS view_schema.tenant_counts_stats OWNER TO viewmig_sec_tenant;
 SET ROLE viewmig_sec_tenant;
 CREATE FUNCTION tenant.count(e event_records) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
@@ -330,6 +334,10 @@ SELECT viewmig.prepare_initial(ARRAY['tenant_counts']) > 0 AS prepared;
 SELECT viewmig.abort() IS NOT NULL AS ended;
 UPDATE viewmig.projector_versions SET owner = 'viewmig_sec_reader';
 RESET ROLE;
+
+SELECT n.nspname, pg_get_userbyid(s.stxowner) AS owner, s.stxrelid::regclass AS on_table
+FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+WHERE s.stxrelid IN (SELECT oid FROM pg_class WHERE relname = 'tenant_counts') ORDER BY 1;
 
 -- Clean up.
 SELECT viewmig.abort() IS NOT NULL AS ended;

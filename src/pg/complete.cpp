@@ -28,6 +28,18 @@ extern "C" {
 namespace viewmig::pg {
 namespace {
 
+// Extended statistics objects live in a schema of their own choosing, not their table's: they go
+// with their table, so the archive holds the archived table's and the view schema the new table's
+// (left behind, they would tie the view schema to the archive, whose next drop would refuse).
+void move_statistics(const std::string& table, const std::string& schema) {
+    for (const Row& r : spi_run("SELECT pg_catalog.format('%I.%I', n.nspname, s.stxname) FROM pg_catalog.pg_statistic_ext s "
+                                "JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace "
+                                "WHERE s.stxrelid = $1::pg_catalog.regclass AND n.nspname <> $2",
+                                {text_param(table), text_param(schema)})
+                            .rows)
+        spi_exec("ALTER STATISTICS " + *r[0] + " SET SCHEMA " + quote_ident(schema));
+}
+
 // Objects outside the replay that would keep pointing at the archived tables after the swap.
 void refuse_dependent_objects(const Replay& replay) {
     QueryResult deps = spi_run(
@@ -127,6 +139,8 @@ PGDLLEXPORT Datum viewmig_complete(PG_FUNCTION_ARGS) {
                 regranted.push_back(quote_qualified(replay.view_schema, table));
             spi_exec("ALTER TABLE " + quote_qualified(replay.view_schema, table) + " SET SCHEMA " + quote_ident(replay.archive_schema));
             spi_exec("ALTER TABLE " + quote_qualified(replay.replay_schema, table) + " SET SCHEMA " + quote_ident(replay.view_schema));
+            move_statistics(quote_qualified(replay.archive_schema, table), replay.archive_schema);
+            move_statistics(quote_qualified(replay.view_schema, table), replay.view_schema);
         }
         drop_our_schema(replay.replay_schema, "viewmig.complete()");
         finish_replay(replay);

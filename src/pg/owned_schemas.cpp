@@ -121,6 +121,11 @@ void refuse_foreign_dependents(const std::string& name, const char* step) {
         "                                    AND o.objid OPERATOR(pg_catalog.=) c.oid AND o.deptype IN ('a', 'i') "
         "                                    AND c.relkind OPERATOR(pg_catalog.=) 'S' "
         "                                    AND t.relname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[])))) "
+        // ... and the extended statistics of those tables (copied with them, moved with them).
+        "  AND NOT (d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_statistic_ext'::pg_catalog.regclass "
+        "           AND EXISTS (SELECT 1 FROM pg_catalog.pg_statistic_ext x JOIN rel t ON t.oid OPERATOR(pg_catalog.=) x.stxrelid "
+        "                       WHERE x.oid OPERATOR(pg_catalog.=) d.objid "
+        "                         AND t.relname OPERATOR(pg_catalog.=) ANY ($2::pg_catalog.name[]))) "
         "ORDER BY 1",
         {text_param(name), text_array_param(placed_by_viewmig(name))});
     if (deps.rows.empty()) return;

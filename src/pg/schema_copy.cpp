@@ -75,6 +75,12 @@ void copy_one_table(const std::string& view_schema, const std::string& replay_sc
     // the caller's rights.
     const std::string owner = quote_ident(*r[1]);
     spi_exec("ALTER TABLE " + target + " OWNER TO " + owner);
+    // Extended statistics copied with the table are the table owner's too.
+    for (const Row& st : spi_run("SELECT pg_catalog.format('%I.%I', n.nspname, s.stxname) FROM pg_catalog.pg_statistic_ext s "
+                                 "JOIN pg_catalog.pg_namespace n ON n.oid = s.stxnamespace WHERE s.stxrelid = $1::pg_catalog.regclass",
+                                 {text_param(target)})
+                             .rows)
+        spi_exec("ALTER STATISTICS " + *st[0] + " OWNER TO " + owner);
 
     // Serial columns: a sequence of their own, owned by the new column, named like the original.
     QueryResult serials = spi_run(

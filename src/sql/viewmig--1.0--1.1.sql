@@ -11,16 +11,17 @@
 -- the view or replay schema first in search_path and then the search_path of the session that
 -- registered it (as CREATE FUNCTION ... SET search_path). 1.0 recorded neither: a projector
 -- registered under 1.0 belongs to the owner of its first managed table (1.0 required the
--- registering role to have that owner's rights) and gets PostgreSQL's default search_path.
+-- registering role to have that owner's rights) — or, that table gone, to its handler's owner, never
+-- to the extension owner — and gets PostgreSQL's default search_path.
 ALTER TABLE viewmig.projector_versions ADD COLUMN owner regrole, ADD COLUMN search_path text;
 UPDATE viewmig.projector_versions v
 SET owner = coalesce((SELECT c.relowner FROM pg_catalog.pg_class c
                       JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
                       WHERE n.nspname OPERATOR(pg_catalog.=) f.view_schema
                         AND c.relname OPERATOR(pg_catalog.=) f.managed_tables[1]),
-                     (SELECT e.extowner FROM pg_catalog.pg_extension e WHERE e.extname OPERATOR(pg_catalog.=) 'viewmig'))::regrole,
+                     (SELECT p.proowner FROM pg_catalog.pg_proc p WHERE p.oid OPERATOR(pg_catalog.=) f.handler))::regrole,
     search_path = '"$user", public'
-FROM (SELECT DISTINCT ON (projector) projector, view_schema, managed_tables FROM viewmig.projector_versions
+FROM (SELECT DISTINCT ON (projector) projector, view_schema, managed_tables, handler FROM viewmig.projector_versions
       ORDER BY projector, version) f
 WHERE f.projector OPERATOR(pg_catalog.=) v.projector;
 ALTER TABLE viewmig.projector_versions ALTER COLUMN owner SET NOT NULL, ALTER COLUMN search_path SET NOT NULL;
