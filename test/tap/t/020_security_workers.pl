@@ -55,6 +55,15 @@ $node->safe_psql('postgres', q{SELECT count(*) FROM pg_class WHERE relname::text
 is($node->safe_psql('postgres', q{SELECT count(*) > 0 FROM public.trap_calls WHERE backend_type OPERATOR(pg_catalog.=) 'client backend'}),
 	't', 'the database default search_path reaches a new session of the superuser');
 
+# Under PostgreSQL 15 schema public belongs to the database owner, who could put a better-matching
+# function there: the superuser's projector, registered with public in its search_path, refuses to
+# run (as the owner, it would run the database owner's code), until public is the superuser's again.
+my $refused = enqueue_job($node, 'replay', { projectors => ['blog'], auto_complete => JSON::PP::true }, max_attempts => 1);
+job_is($node, $refused, 'failed', 'the superuser\'s replay refuses while the database owner owns public');
+like(job_field($node, $refused, 'last_error'), qr/schema public in its search_path, where its owner dbowner may create objects/,
+	'... saying why');
+$node->safe_psql('postgres', q{SELECT viewmig.abort(); ALTER SCHEMA public OWNER TO postgres; CREATE SCHEMA ops AUTHORIZATION dbowner;});
+
 # Work of every kind of viewmig process.
 my $job = enqueue_job($node, 'replay', { projectors => ['blog'], workers => 2, auto_complete => JSON::PP::true });
 job_is($node, $job, 'succeeded', 'a replay job with two replay workers succeeds');
@@ -74,17 +83,17 @@ is( $node->safe_psql(
 note('trap calls by backend type: '
 	  . $node->safe_psql('postgres', q{SELECT string_agg(DISTINCT backend_type, ', ') FROM public.trap_calls}));
 
-# viewmig.throttle_function is chosen by a superuser, but lives in schema public, which the
-# database owner owns: it drops the function and creates its own under the same name. The
+# viewmig.throttle_function is chosen by a superuser, but lives in a schema the database owner
+# owns: it drops the function and creates its own under the same name. The
 # launcher runs it as the bootstrap superuser no more: migrations stay throttled, with a WARNING.
 $node->safe_psql('postgres', q{
-CREATE FUNCTION public.busy() RETURNS boolean LANGUAGE sql AS 'SELECT false';
-ALTER SYSTEM SET viewmig.throttle_function = 'public.busy';
+CREATE FUNCTION ops.busy() RETURNS boolean LANGUAGE sql AS 'SELECT false';
+ALTER SYSTEM SET viewmig.throttle_function = 'ops.busy';
 SELECT pg_reload_conf();
 });
 $node->safe_psql('postgres', q{
-DROP FUNCTION public.busy();
-CREATE FUNCTION public.busy() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM trap.note(); RETURN false; END $$;
+DROP FUNCTION ops.busy();
+CREATE FUNCTION ops.busy() RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN PERFORM trap.note(); RETURN false; END $$;
 }, extra_params => [ '-U', 'dbowner' ]);
 my $throttled = $node->safe_psql('postgres',
 	q{SELECT viewmig.add_index_in_background('public.migrated', ARRAY['id'], name => 'migrated_id_idx')});
@@ -94,7 +103,7 @@ ok( $node->poll_query_until(
 sleep(3);
 is($node->safe_psql('postgres', "SELECT status FROM viewmig.background_schema_migrations WHERE id OPERATOR(pg_catalog.=) $throttled"),
 	'enqueued', 'a throttle function the database owner replaced keeps the migration waiting');
-like(slurp_file($node->logfile), qr/throttle_function public\.busy is not owned by a superuser/,
+like(slurp_file($node->logfile), qr/throttle_function ops\.busy is not owned by a superuser/,
 	'the launcher logs why');
 is( $node->safe_psql(
 		'postgres',
