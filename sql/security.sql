@@ -163,6 +163,16 @@ DELETE FROM public.ran_as;
 SET ROLE viewmig_sec_writer;
 INSERT INTO view_schema.tenant_counts VALUES ('x', 1);
 RESET ROLE;
+-- The inserting role's temporary table named like a managed table neither receives the owner's
+-- writes nor feeds its reads: the handler's search_path names pg_temp last.
+SET ROLE viewmig_sec_writer;
+CREATE TEMP TABLE tenant_counts (event_type text PRIMARY KEY, n bigint NOT NULL);
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f005', 1, 'SecurityProbe', '{}');
+SELECT count(*) AS rows_in_the_writers_temp_table FROM pg_temp.tenant_counts;
+DROP TABLE pg_temp.tenant_counts;
+RESET ROLE;
+DELETE FROM public.ran_as;
 -- A trigger with viewmig's function on any other table is refused when it fires: the tenant
 -- can not feed its own "events" to other roles' projectors.
 SET ROLE viewmig_sec_tenant;

@@ -174,6 +174,7 @@ char* handler_search_path_unguarded(const char* target_schema, const char* view_
         ListCell* lc;
         foreach (lc, names) {
             const char* name = static_cast<const char*>(lfirst(lc));
+            if (strcmp(name, "pg_temp") == 0 || strncmp(name, "pg_temp_", 8) == 0) continue;  // last, below
             if (out.len) appendStringInfoString(&out, ", ");
             if (strcmp(name, view_schema) == 0) {
                 // The target's tables come first; the view schema's functions (and other tables)
@@ -192,6 +193,10 @@ char* handler_search_path_unguarded(const char* target_schema, const char* view_
         if (out.len) appendStringInfoString(&out, ", ");
         appendStringInfoString(&out, quote_identifier(target_schema));
     }
+    // The session's temporary schema is searched first for tables unless the path names it: in
+    // live projection that is the inserting role's, whose temporary table named like a managed
+    // table would receive the owner's writes or feed its reads. Last, it can shadow nothing.
+    appendStringInfoString(&out, ", pg_temp");
     return out.data;
 }
 
