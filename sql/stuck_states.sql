@@ -119,6 +119,29 @@ SELECT pg_temp.try_abort();
 RESET ROLE;
 SELECT state, prepared_by FROM viewmig.replays WHERE id = :replay;
 
+-- 2d. Tables of the same names, created after the replay's were dropped, give their owner no
+--     right to end it: the replay's tables are known by OID.
+SET ROLE viewmig_stuck_owner;
+CREATE TABLE view_schema.stuck_a (event_type text PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE view_schema.stuck_b (event_type text PRIMARY KEY, n bigint NOT NULL);
+SET client_min_messages = warning;
+SELECT viewmig.prepare_initial(ARRAY['stuck'], replay_schema => 'stuck_replay', archive_schema => 'stuck_archive') AS replay \gset
+RESET client_min_messages;
+DROP TABLE view_schema.stuck_a, view_schema.stuck_b;
+RESET ROLE;
+CREATE TABLE view_schema.stuck_a (event_type text PRIMARY KEY, n bigint NOT NULL);
+CREATE TABLE view_schema.stuck_b (event_type text PRIMARY KEY, n bigint NOT NULL);
+ALTER TABLE view_schema.stuck_a OWNER TO viewmig_stuck_stranger;
+ALTER TABLE view_schema.stuck_b OWNER TO viewmig_stuck_stranger;
+SET ROLE viewmig_stuck_stranger;
+SELECT pg_temp.try_abort();
+RESET ROLE;
+SET ROLE viewmig_stuck_owner;
+SELECT pg_temp.try_abort();
+RESET ROLE;
+SELECT state FROM viewmig.replays WHERE id = :replay;
+DROP TABLE view_schema.stuck_a, view_schema.stuck_b;
+
 DELETE FROM viewmig.projector_versions WHERE projector = 'stuck';
 DROP SCHEMA stuck_views CASCADE;
 REVOKE ALL ON SCHEMA view_schema FROM viewmig_stuck_owner;

@@ -44,10 +44,16 @@ Oid namespace_oid(const std::string& schema) {
     return pg_call([&] { return get_namespace_oid(name, true); });
 }
 
-bool table_exists(Oid nsp, const std::string& table) {
+// Whether the replay's own view table is still there: a table of that name created after the
+// replay's was dropped is someone else's and gives no right to end the replay.
+bool table_exists(Oid nsp, const std::string& table, int64_t replay_id) {
     if (!OidIsValid(nsp)) return false;
     const char* name = table.c_str();
-    return pg_call([&] { return OidIsValid(get_relname_relid(name, nsp)); });
+    const Oid relid = pg_call([&] { return get_relname_relid(name, nsp); });
+    if (!OidIsValid(relid)) return false;
+    const auto copied = spi_run("SELECT table_oid FROM viewmig.replay_copied_tables WHERE replay_id = $1 AND table_name = $2",
+                                {int8_param(replay_id), text_param(table)});
+    return copied.rows.empty() || static_cast<Oid>(std::stoul(*copied.rows[0][0])) == relid;
 }
 
 }  // namespace
@@ -60,7 +66,7 @@ void require_abort_rights(const Replay& replay) {
     const Oid view_nsp = namespace_oid(replay.view_schema);
     bool any_table = false;
     for (const std::string& table : replay.managed_tables) {
-        if (!table_exists(view_nsp, table)) continue;  // dropped: no one's rights to check
+        if (!table_exists(view_nsp, table, replay.id)) continue;  // dropped: no one's rights to check
         any_table = true;
         require_table_owner_rights(replay.view_schema, table, "run viewmig.abort() on replay " + std::to_string(replay.id));
     }
