@@ -275,7 +275,7 @@ BEGIN
     INSERT INTO view_schema.dbo_counts AS c VALUES (t, 1) ON CONFLICT (event_type) DO UPDATE SET n = c.n + 1;
 END $$;
 CREATE FUNCTION dbo.count_live(e event_records) RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM bump(e.event_type); END $$;
-SET search_path = dbo, public;
+SET search_path = "$user", dbo, public;
 SELECT viewmig.register_projector('dbo_counts', 'dbo.count_live(public.event_records)', ARRAY['view_schema.dbo_counts']::regclass[],
                                   live => true);
 RESET search_path;
@@ -304,6 +304,25 @@ VALUES ('00000000-0000-0000-0000-00000000f004', 1, 'SecurityProbe', '{}');
 RESET ROLE;
 SELECT event_type, n FROM view_schema.dbo_counts;
 DELETE FROM public.ran_as;
+-- The path was recorded as it resolved at registration: "$user" named no schema then, so a schema
+-- the tenant creates under the owner's name later (also from its own handler, in the middle of a
+-- replay) never enters it — neither shadowing bump() nor stopping the inserts.
+SELECT search_path FROM viewmig.projector_versions WHERE projector = 'dbo_counts';
+SET ROLE viewmig_sec_tenant;
+CREATE SCHEMA viewmig_sec_dbowner;
+GRANT USAGE ON SCHEMA viewmig_sec_dbowner TO PUBLIC;
+CREATE FUNCTION viewmig_sec_dbowner.bump(t text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO public.ran_as VALUES ('planted bump', current_user);
+END $$;
+RESET ROLE;
+SET ROLE viewmig_sec_writer;
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f006', 1, 'SecurityProbe', '{}');
+RESET ROLE;
+SELECT what, role FROM public.ran_as WHERE what = 'planted bump';
+SELECT event_type, n FROM view_schema.dbo_counts;
+DROP SCHEMA viewmig_sec_dbowner CASCADE;
 -- A managed table given to another role: the superuser's projector would write a table whose
 -- triggers that role decides, so it refuses to run (also when a table is dropped and a tenant's
 -- is created under the name).

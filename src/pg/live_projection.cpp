@@ -146,7 +146,7 @@ void project_live_unguarded(TriggerData* trigger) {
         check_live_tables(schema, DatumGetArrayTypeP(SPI_getbinval(p, projectors->tupdesc, 11, &isnull)), owner, projector);
         // The projector's recorded search_path (the view schema added last when it lacks it) —
         // never the inserting role's, whose functions must not run with the owner's rights.
-        const char* path = handler_search_path_unguarded(schema, schema, recorded_path);
+        const char* path = handler_search_path_unguarded(owner, schema, schema, recorded_path);
         check_trusted_search_path_unguarded(projector, owner, path);
         Oid saved_user;
         int saved_context;

@@ -128,7 +128,7 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
             });
         }
         pg_call([&] {
-            const char* path = d.live ? handler_search_path_unguarded(view_c, view_c, recorded_c) : recorded_c;
+            const char* path = d.live ? handler_search_path_unguarded(owner, view_c, view_c, recorded_c) : recorded_c;
             check_trusted_search_path_unguarded(projector_c, owner, path);
         });
     }
@@ -157,7 +157,11 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
         std::vector<SqlParam> insert = definition;
         insert.push_back(bool_param(has_active));
         insert.push_back(oid_param(owner));
-        insert.push_back(text_param(current_search_path()));
+        // Recorded as it resolves now: only schemas that exist, "$user" spelled out. A schema
+        // someone creates later (under the owner's name, say) never enters the handler's path.
+        const std::string session_path = current_search_path();
+        const char* session_c = session_path.c_str();
+        insert.push_back(text_param(std::string(pg_call([&] { return resolve_search_path_unguarded(owner, session_c); }))));
         version = static_cast<int>(to_int8(spi_run_as_owner(
             "INSERT INTO viewmig.projector_versions (projector, version, handler, view_schema, managed_tables, "
             "  additional_replay_indexes, event_types, live, mode, rules, json_column, status, activated_at, owner, search_path) "

@@ -116,9 +116,10 @@ void refuse_untrusted_schema(const char* projector, Oid owner, const char* schem
                            projector, GetUserNameFromId(owner, false), schema, creator),
                     errdetail("A function created there could take the place of one the handler calls (the best-matching "
                               "function wins wherever it is in the path) and run with the projector owner's rights."),
-                    errhint("REVOKE CREATE ON SCHEMA %s from that role, or register the projector again from a session "
-                            "whose search_path holds only schemas that roles with its owner's rights create in.",
-                            quote_identifier(schema))));
+                    errhint("Let only roles with the rights of role %s create objects in schema %s (REVOKE CREATE, or "
+                            "ALTER SCHEMA ... OWNER TO), or register the projector again from a session whose search_path "
+                            "leaves the schema out.",
+                            GetUserNameFromId(owner, false), quote_identifier(schema))));
 }
 }  // namespace
 
@@ -164,17 +165,36 @@ void check_projector_can_run(const ProjectorVersion& p, const std::string& targe
     pg_call([&] { check_trusted_search_path_unguarded(projector, owner, path_c); });
 }
 
-char* handler_search_path_unguarded(const char* target_schema, const char* view_schema, const char* recorded_path) {
+char* resolve_search_path_unguarded(Oid owner, const char* path) {
     StringInfoData out;
     initStringInfo(&out);
     List* names = NIL;
-    char* raw = pstrdup(recorded_path ? recorded_path : "");
+    char* raw = pstrdup(path ? path : "");
+    if (!SplitIdentifierString(raw, ',', &names)) return out.data;
+    ListCell* lc;
+    foreach (lc, names) {
+        const char* name = static_cast<const char*>(lfirst(lc));
+        if (strcmp(name, "pg_temp") == 0 || strncmp(name, "pg_temp_", 8) == 0) continue;  // appended last by the caller
+        if (strcmp(name, "$user") == 0) name = GetUserNameFromId(owner, false);
+        if (!OidIsValid(get_namespace_oid(name, true))) continue;
+        if (out.len) appendStringInfoString(&out, ", ");
+        appendStringInfoString(&out, quote_identifier(name));
+    }
+    return out.data;
+}
+
+char* handler_search_path_unguarded(Oid owner, const char* target_schema, const char* view_schema, const char* recorded_path) {
+    StringInfoData out;
+    initStringInfo(&out);
+    List* names = NIL;
+    // Only schemas that exist now, "$user" spelled out: a schema created later — by a handler of
+    // another owner that runs earlier in the same step, say — never enters this path.
+    char* raw = resolve_search_path_unguarded(owner, recorded_path);
     bool placed = false;
     if (SplitIdentifierString(raw, ',', &names)) {
         ListCell* lc;
         foreach (lc, names) {
             const char* name = static_cast<const char*>(lfirst(lc));
-            if (strcmp(name, "pg_temp") == 0 || strncmp(name, "pg_temp_", 8) == 0) continue;  // last, below
             if (out.len) appendStringInfoString(&out, ", ");
             if (strcmp(name, view_schema) == 0) {
                 // The target's tables come first; the view schema's functions (and other tables)
@@ -182,8 +202,6 @@ char* handler_search_path_unguarded(const char* target_schema, const char* view_
                 appendStringInfoString(&out, quote_identifier(target_schema));
                 if (strcmp(target_schema, view_schema) != 0) appendStringInfo(&out, ", %s", quote_identifier(view_schema));
                 placed = true;
-            } else if (strcmp(name, "$user") == 0) {
-                appendStringInfoString(&out, "\"$user\"");
             } else {
                 appendStringInfoString(&out, quote_identifier(name));
             }
@@ -202,7 +220,8 @@ char* handler_search_path_unguarded(const char* target_schema, const char* view_
 
 std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p) {
     const char *target = target_schema.c_str(), *view = p.view_schema.c_str(), *recorded = p.search_path.c_str();
-    return std::string(pg_call([&] { return handler_search_path_unguarded(target, view, recorded); }));
+    const Oid owner = p.owner;
+    return std::string(pg_call([&] { return handler_search_path_unguarded(owner, target, view, recorded); }));
 }
 
 void grant_schema_to_projector_owners(const std::string& schema, const std::vector<ProjectorVersion>& projectors) {

@@ -27,7 +27,10 @@ void check_projector_owner(const ProjectorVersion& p);
 // and a function another role created there must not take the place of one the handler calls.
 std::string handler_search_path(const std::string& target_schema, const ProjectorVersion& p);
 // The same in plain C (palloc'd; for the live-projection trigger).
-char* handler_search_path_unguarded(const char* target_schema, const char* view_schema, const char* recorded_path);
+char* handler_search_path_unguarded(Oid owner, const char* target_schema, const char* view_schema, const char* recorded_path);
+// `path` with only the schemas that exist now, "$user" spelled out as `owner`'s schema, pg_temp
+// left out: what registration records, and what each run starts from.
+char* resolve_search_path_unguarded(Oid owner, const char* path);
 
 // For the lifetime of the object: the current user is `role` (a security-restricted operation)
 // and GUC changes are undone at the end. A transaction or subtransaction abort restores both on

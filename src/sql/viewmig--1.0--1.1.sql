@@ -12,7 +12,7 @@
 -- registered it (as CREATE FUNCTION ... SET search_path). 1.0 recorded neither: a projector
 -- registered under 1.0 belongs to the owner of its first managed table (1.0 required the
 -- registering role to have that owner's rights) — or, that table gone, to its handler's owner, never
--- to the extension owner — and gets PostgreSQL's default search_path.
+-- to the extension owner — and gets PostgreSQL's default search_path, resolved.
 ALTER TABLE viewmig.projector_versions ADD COLUMN owner regrole, ADD COLUMN search_path text;
 UPDATE viewmig.projector_versions v
 SET owner = coalesce((SELECT c.relowner FROM pg_catalog.pg_class c
@@ -24,6 +24,13 @@ SET owner = coalesce((SELECT c.relowner FROM pg_catalog.pg_class c
 FROM (SELECT DISTINCT ON (projector) projector, view_schema, managed_tables, handler FROM viewmig.projector_versions
       ORDER BY projector, version) f
 WHERE f.projector OPERATOR(pg_catalog.=) v.projector;
+-- As registration records it: "$user" spelled out only when that schema exists now, so a schema
+-- created later under the owner's name never enters the handler's path.
+UPDATE viewmig.projector_versions v
+SET search_path = CASE WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n
+                                    WHERE n.nspname OPERATOR(pg_catalog.=) pg_catalog.pg_get_userbyid(v.owner))
+                       THEN pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(v.owner)) OPERATOR(pg_catalog.||) ', public'
+                       ELSE 'public' END;
 ALTER TABLE viewmig.projector_versions ALTER COLUMN owner SET NOT NULL, ALTER COLUMN search_path SET NOT NULL;
 
 
