@@ -173,6 +173,16 @@ SELECT count(*) AS rows_in_the_writers_temp_table FROM pg_temp.tenant_counts;
 DROP TABLE pg_temp.tenant_counts;
 RESET ROLE;
 DELETE FROM public.ran_as;
+-- A live handler given away afterwards (here the handler of the superuser's live projector "blog"
+-- to the tenant, who could then change the code that runs as the superuser) stops its projector:
+-- the insert fails.
+SELECT handler AS blog_handler FROM viewmig.projector_versions WHERE projector = 'blog' AND status = 'active' AND live \gset
+ALTER FUNCTION :blog_handler OWNER TO viewmig_sec_tenant;
+SET ROLE viewmig_sec_writer;
+INSERT INTO event_records (aggregate_id, sequence_number, event_type, event_json)
+VALUES ('00000000-0000-0000-0000-00000000f007', 1, 'SecurityProbe', '{}');
+RESET ROLE;
+ALTER FUNCTION :blog_handler OWNER TO CURRENT_USER;
 -- A trigger with viewmig's function on any other table is refused when it fires: the tenant
 -- can not feed its own "events" to other roles' projectors.
 SET ROLE viewmig_sec_tenant;

@@ -44,8 +44,6 @@ const char* kLiveProjectors =
     "FROM viewmig.projector_versions v CROSS JOIN viewmig.event_store s "
     "WHERE v.status = 'active' AND v.live ORDER BY v.projector";
 
-// The handler runs as the projector's owner (see projector_rights.hpp), only while that role
-// still controls the handler's code and may execute it.
 // The managed tables (by name: whatever table has the name now) must be the projector owner's.
 void check_live_tables(const char* schema, ArrayType* tables, Oid owner, const char* projector) {
     Datum* names;
@@ -58,22 +56,6 @@ void check_live_tables(const char* schema, ArrayType* tables, Oid owner, const c
         const Oid relid = get_relname_relid(NameStr(*DatumGetName(names[i])), nsp);
         if (OidIsValid(relid)) check_managed_table_unguarded(relid, owner, projector);
     }
-}
-
-void check_live_handler(Oid handler, Oid owner, bool declarative, const char* projector) {
-    HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler));
-    if (!HeapTupleIsValid(tuple))
-        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION),
-                        errmsg("the handler of live projector \"%s\" no longer exists", projector),
-                        errhint("Register the projector again, or with live => false.")));
-    const Oid handler_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
-    ReleaseSysCache(tuple);
-    if ((!declarative && !has_privs_of_role(owner, handler_owner)) ||
-        pg_proc_aclcheck(handler, owner, ACL_EXECUTE) != ACLCHECK_OK)
-        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-                        errmsg("the owner of live projector \"%s\" no longer controls its handler", projector),
-                        errdetail("A handler runs as the projector's owner; code another role can change must not."),
-                        errhint("Give the handler back to the projector's owner, or register the projector again.")));
 }
 
 bool type_matches(Datum types_datum, bool types_null, const char* event_type) {
@@ -142,7 +124,7 @@ void project_live_unguarded(TriggerData* trigger) {
         const char* recorded_path = SPI_getvalue(p, projectors->tupdesc, 8);
         const bool declarative = DatumGetBool(SPI_getbinval(p, projectors->tupdesc, 9, &isnull));
         const char* projector = SPI_getvalue(p, projectors->tupdesc, 10);
-        check_live_handler(handler, owner, declarative, projector);
+        check_handler_unguarded(handler, owner, declarative, projector);
         check_live_tables(schema, DatumGetArrayTypeP(SPI_getbinval(p, projectors->tupdesc, 11, &isnull)), owner, projector);
         // The projector's recorded search_path (the view schema added last when it lacks it) —
         // never the inserting role's, whose functions must not run with the owner's rights.

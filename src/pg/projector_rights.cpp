@@ -15,6 +15,7 @@ extern "C" {
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 #include "utils/builtins.h"
+#include "utils/regproc.h"
 #include "utils/varlena.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -32,38 +33,37 @@ std::string role_name(Oid role) {
 }
 }  // namespace
 
-void check_projector_owner(const ProjectorVersion& p) {
-    const Oid owner = p.owner, handler = p.handler_oid;
-    const std::string who = "projector \"" + p.projector + "\"";
-    const bool role_exists = pg_call([&] { return SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)); });
-    if (!role_exists)
-        throw UserError(ERRCODE_UNDEFINED_OBJECT, "the owner of " + who + " no longer exists")
-            .hint("Register the projector again as the role that owns its tables and handler.");
-    Oid handler_owner = InvalidOid;
-    const bool handler_exists = pg_call([&] {
-        HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler));
-        if (!HeapTupleIsValid(tuple)) return false;
-        handler_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
-        ReleaseSysCache(tuple);
-        return true;
-    });
-    if (!handler_exists)
-        throw UserError(ERRCODE_UNDEFINED_FUNCTION, "the handler of " + who + " no longer exists")
-            .hint("Register the projector again with an existing handler.");
+void check_handler_unguarded(Oid handler, Oid owner, bool declarative, const char* projector) {
+    if (!SearchSysCacheExists1(AUTHOID, ObjectIdGetDatum(owner)))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_OBJECT), errmsg("the owner of projector \"%s\" no longer exists", projector),
+                        errhint("Register the projector again as the role that owns its tables and handler.")));
+    HeapTuple tuple = SearchSysCache1(PROCOID, ObjectIdGetDatum(handler));
+    if (!HeapTupleIsValid(tuple))
+        ereport(ERROR, (errcode(ERRCODE_UNDEFINED_FUNCTION), errmsg("the handler of projector \"%s\" no longer exists", projector),
+                        errhint("Register the projector again with an existing handler.")));
+    const Oid handler_owner = reinterpret_cast<Form_pg_proc>(GETSTRUCT(tuple))->proowner;
+    ReleaseSysCache(tuple);
     // A declarative projector's handler is viewmig's own, generated from the rules (data, not code).
     // The handler's owner can change its code: it must already have the rights the code runs with.
-    const bool owns_handler = p.rules.has_value() || pg_call([&] { return has_privs_of_role(handler_owner, owner); });
-    if (!owns_handler)
-        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, who + " runs handler " + p.handler + ", owned by role " +
-                                                            role_name(handler_owner) + ", which has not the rights of its owner " +
-                                                            role_name(owner))
-            .detail("A handler runs as the projector's owner; code someone else can change must not run with its rights.")
-            .hint("Give the handler to the projector's owner (ALTER FUNCTION ... OWNER TO), or register the projector again "
-                  "as the handler's owner.");
-    const bool may_execute = pg_call([&] { return pg_proc_aclcheck(handler, owner, ACL_EXECUTE) == ACLCHECK_OK; });
-    if (!may_execute)
-        throw UserError(ERRCODE_INSUFFICIENT_PRIVILEGE, "the owner " + role_name(owner) + " of " + who +
-                                                            " may not execute its handler " + p.handler);
+    if (!declarative && !has_privs_of_role(handler_owner, owner))
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("projector \"%s\" runs handler %s, owned by role %s, which has not the rights of its owner %s",
+                               projector, format_procedure_qualified(handler), GetUserNameFromId(handler_owner, false),
+                               GetUserNameFromId(owner, false)),
+                        errdetail("A handler runs as the projector's owner; code someone else can change must not run with its rights."),
+                        errhint("Give the handler to the projector's owner (ALTER FUNCTION ... OWNER TO), or register the "
+                                "projector again as the handler's owner.")));
+    if (pg_proc_aclcheck(handler, owner, ACL_EXECUTE) != ACLCHECK_OK)
+        ereport(ERROR, (errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+                        errmsg("the owner %s of projector \"%s\" may not execute its handler %s", GetUserNameFromId(owner, false),
+                               projector, format_procedure_qualified(handler))));
+}
+
+void check_projector_owner(const ProjectorVersion& p) {
+    const Oid owner = p.owner, handler = p.handler_oid;
+    const bool declarative = p.rules.has_value();
+    const char* projector_name = p.projector.c_str();
+    pg_call([&] { check_handler_unguarded(handler, owner, declarative, projector_name); });
     for (const std::string& table : p.managed_tables) {
         const std::string& schema = p.view_schema;
         const Oid relid = pg_call([&] {

@@ -59,7 +59,10 @@ void grant_schema_to_projector_owners(const std::string& schema, const std::vect
 // code as the owner. ERROR otherwise. Every step that runs a projector calls it.
 void check_projector_can_run(const ProjectorVersion& p, const std::string& target_schema);
 
-// Plain C (ereport), for the live-projection trigger too.
+// Plain C (ereport), for the live-projection trigger too. check_handler_unguarded: the owner still
+// exists, the handler exists, its owner already has the projector owner's rights (skipped for a
+// declarative projector's generated handler), and the owner may execute it.
+void check_handler_unguarded(Oid handler, Oid owner, bool declarative, const char* projector);
 void check_trusted_search_path_unguarded(const char* projector, Oid owner, const char* path);
 // The table's owner and the projector's owner must have each other's rights (see the .cpp).
 void check_managed_table_unguarded(Oid relid, Oid owner, const char* projector);
