@@ -50,12 +50,8 @@ void check_live_tables(const char* schema, ArrayType* tables, Oid owner, const c
     bool* nulls;
     int n;
     deconstruct_array(tables, NAMEOID, NAMEDATALEN, false, TYPALIGN_CHAR, &names, &nulls, &n);
-    const Oid nsp = get_namespace_oid(schema, true);
-    for (int i = 0; i < n && OidIsValid(nsp); ++i) {
-        if (nulls[i]) continue;
-        const Oid relid = get_relname_relid(NameStr(*DatumGetName(names[i])), nsp);
-        if (OidIsValid(relid)) check_managed_table_unguarded(relid, owner, projector);
-    }
+    for (int i = 0; i < n; ++i)
+        if (!nulls[i]) check_managed_table_unguarded(schema, NameStr(*DatumGetName(names[i])), owner, projector);
 }
 
 bool type_matches(Datum types_datum, bool types_null, const char* event_type) {

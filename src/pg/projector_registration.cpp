@@ -122,10 +122,7 @@ int record_projector_version(const ProjectorDefinition& d, const EventStore& es)
         const char *recorded_c = recorded.c_str(), *view_c = view.c_str(), *projector_c = projector.c_str();
         for (const std::string& t : d.tables) {
             const char* table = t.c_str();
-            pg_call([&] {
-                const Oid relid = get_relname_relid(table, get_namespace_oid(view_c, false));
-                if (OidIsValid(relid)) check_managed_table_unguarded(relid, owner, projector_c);
-            });
+            pg_call([&] { check_managed_table_unguarded(view_c, table, owner, projector_c); });
         }
         pg_call([&] {
             const char* path = d.live ? handler_search_path_unguarded(owner, view_c, view_c, recorded_c) : recorded_c;

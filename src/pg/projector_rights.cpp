@@ -64,19 +64,17 @@ void check_projector_owner(const ProjectorVersion& p) {
     const bool declarative = p.rules.has_value();
     const char* projector_name = p.projector.c_str();
     pg_call([&] { check_handler_unguarded(handler, owner, declarative, projector_name); });
+    const char* schema = p.view_schema.c_str();
     for (const std::string& table : p.managed_tables) {
-        const std::string& schema = p.view_schema;
-        const Oid relid = pg_call([&] {
-            const Oid nsp = get_namespace_oid(schema.c_str(), true);
-            return OidIsValid(nsp) ? get_relname_relid(table.c_str(), nsp) : InvalidOid;
-        });
-        if (!OidIsValid(relid)) continue;  // a missing table is reported by the step that needs it
-        const char* projector = p.projector.c_str();
-        pg_call([&] { check_managed_table_unguarded(relid, owner, projector); });
+        const char* table_name = table.c_str();
+        pg_call([&] { check_managed_table_unguarded(schema, table_name, owner, projector_name); });
     }
 }
 
-void check_managed_table_unguarded(Oid relid, Oid owner, const char* projector) {
+void check_managed_table_unguarded(const char* schema, const char* table, Oid owner, const char* projector) {
+    const Oid nsp = get_namespace_oid(schema, true);
+    const Oid relid = OidIsValid(nsp) ? get_relname_relid(table, nsp) : InvalidOid;
+    if (!OidIsValid(relid)) return;  // a missing table is reported by the step that needs it
     // Both ways: the owner writes the table (it must have the table owner's rights), and the
     // table's owner decides its triggers, defaults and index expressions, which run when the
     // handler writes — as the projector's owner (it must already have those rights). A superuser's

@@ -64,8 +64,9 @@ void check_projector_can_run(const ProjectorVersion& p, const std::string& targe
 // declarative projector's generated handler), and the owner may execute it.
 void check_handler_unguarded(Oid handler, Oid owner, bool declarative, const char* projector);
 void check_trusted_search_path_unguarded(const char* projector, Oid owner, const char* path);
-// The table's owner and the projector's owner must have each other's rights (see the .cpp).
-void check_managed_table_unguarded(Oid relid, Oid owner, const char* projector);
+// The owner of schema.table (whatever table has the name now; none: nothing to check) and the
+// projector's owner must have each other's rights (see the .cpp).
+void check_managed_table_unguarded(const char* schema, const char* table, Oid owner, const char* projector);
 Oid get_rel_owner_unguarded(Oid relid);
 
 // `owner` when it is not the current user, else InvalidOid (no switch needed).
