@@ -225,7 +225,8 @@ void scan_range_unguarded(ScanContext* ctx) {
     }
     Portal portal = SPI_cursor_open(nullptr, *ctx->plan, ctx->param_values, ctx->param_nulls, false);
     AtEOXact_GUC(true, scan_guc_level);
-    // Target schema first in search_path while handlers run; undone below or by transaction abort.
+    // The handlers' search_path (projector 0's; call_handler sets another's for its call) while
+    // they run; undone below or by transaction abort.
     const int guc_level = NewGUCNestLevel();
     set_config_option("search_path", ctx->search_path, PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
     text* previous_aggregate = nullptr;  // in scan_cxt
