@@ -1,6 +1,6 @@
 // Live projection: a row trigger on the event table calls the active versions of the projectors
-// registered with live => true, in the inserting transaction, with the view schema first in
-// search_path — so the view tables stay current between replays.
+// registered with live => true, in the inserting transaction, each as its projector's owner with
+// its recorded search_path (projector_rights.hpp) — so the view tables stay current between replays.
 #pragma once
 
 #include "pg/catalog.hpp"

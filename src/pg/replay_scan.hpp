@@ -1,7 +1,7 @@
 // The replay's hot loop: reads events of one range in (aggregate_id, sequence_number) order and
 // calls each interested projector's handler directly through fmgr — no per-event SQL, no
-// per-event planning — with the target schema first in search_path, so handlers write to the
-// target tables by unqualified names. Used by the initial replay (one call per group), by
+// per-event planning — as each projector's owner, with the replay schema before the view schema in
+// its search_path (projector_rights.hpp), so handlers write to the replay tables by unqualified names. Used by the initial replay (one call per group), by
 // increments and by complete()'s final increment.
 #pragma once
 
@@ -23,7 +23,7 @@ struct ReplayTarget {
     core::EventRouter router;
     std::string target_schema;
     // By projector index: the role its handler runs as (InvalidOid: the current user, who owns
-    // it) and its search_path (target schema first; see projector_rights.hpp).
+    // it) and its search_path (handler_search_path; see projector_rights.hpp).
     std::vector<Oid> run_as;
     std::vector<std::string> search_paths;
 
